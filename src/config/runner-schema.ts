@@ -1,0 +1,149 @@
+import { Cron } from "croner";
+import { z } from "zod";
+import { duration } from "./duration.js";
+
+/**
+ * runner.yaml. The schema is the only source of the runner's types; every object is
+ * strict so an unknown key is an error (the loader adds a "did you mean").
+ */
+
+/** Tenant ids end up in file paths, env var names and secret paths: keep them plain. */
+export const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+export const SCHEDULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+const tenantId = z
+  .string()
+  .regex(TENANT_ID, "tenant ids use letters, digits, '_' and '-', start with a letter or digit, at most 63 characters");
+
+const timezone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "unknown IANA time zone (examples: UTC, Europe/Berlin, America/New_York)" },
+);
+
+const cron = z.string().superRefine((pattern, ctx) => {
+  try {
+    new Cron(pattern, { paused: true }).stop();
+  } catch (error) {
+    ctx.addIssue({
+      code: "custom",
+      message: `invalid cron expression "${pattern}": ${(error as Error).message} (5 fields, or 6 with seconds first)`,
+    });
+  }
+});
+
+const cacheFields = {
+  /** How long a resolved secret is reused; 0 disables the cache. */
+  cache_ttl: duration.default(300_000),
+  /** When the backend fails, a cached value younger than this is used (degraded run). */
+  max_stale: duration.default(0),
+  max_concurrency: z.number().int().min(1).max(256).default(8),
+};
+
+export const envBackendSchema = z.strictObject({
+  type: z.literal("env"),
+  /** Prefix of every variable name: {PREFIX}{TENANT}_{NAME}, falling back to {PREFIX}{NAME}. */
+  prefix: z.string().regex(/^[A-Za-z0-9_]*$/, "use letters, digits and '_'").default(""),
+  ...cacheFields,
+});
+
+export const filesystemBackendSchema = z.strictObject({
+  type: z.literal("filesystem"),
+  /** Holds {tenant}/{name}.json|.env|.txt|<no extension>; relative to runner.yaml. */
+  secrets_dir: z.string().min(1),
+  ...cacheFields,
+});
+
+export const secretsBackendSchema = z.discriminatedUnion("type", [
+  envBackendSchema,
+  filesystemBackendSchema,
+]);
+
+export const retriesSchema = z.strictObject({
+  attempts: z.number().int().min(0).max(100).default(0),
+  backoff: duration.default(30_000),
+  max_backoff: duration.default(600_000),
+});
+
+export const scheduleSchema = z.strictObject({
+  name: z.string().regex(SCHEDULE_NAME, "use letters, digits, '_', '-' and '.'"),
+  /** The job file, relative to runner.yaml. */
+  config: z.string().min(1),
+  cron,
+  tenants: z.array(tenantId).min(1, "list at least one tenant"),
+  timezone: timezone.optional(),
+  timeout: duration.optional(),
+  retries: retriesSchema.default({ attempts: 0, backoff: 30_000, max_backoff: 600_000 }),
+  overlap: z.enum(["skip", "queue"]).default("skip"),
+  catchup: z.enum(["none", "latest"]).default("none"),
+  enabled: z.boolean().default(true),
+});
+
+export const runnerSectionSchema = z.strictObject({
+  timezone: timezone.default("UTC"),
+  max_concurrent_runs: z.number().int().min(1).default(4),
+  max_concurrent_runs_per_tenant: z.number().int().min(1).default(1),
+  shutdown_grace: duration.default(30_000),
+  http: z.strictObject({ listen: z.string().default("127.0.0.1:9464") }).default({ listen: "127.0.0.1:9464" }),
+  audit: z
+    .strictObject({
+      path: z.string().default("-"),
+      hmac_key: z.string().optional(),
+    })
+    .optional(),
+  /** Where the daemon keeps small state (last run times); relative to runner.yaml. */
+  state_dir: z.string().optional(),
+  secrets: secretsBackendSchema.default({
+    type: "env",
+    prefix: "",
+    cache_ttl: 300_000,
+    max_stale: 0,
+    max_concurrency: 8,
+  }),
+  schedules: z.array(scheduleSchema).default([]),
+});
+
+export const runnerFileSchema = z
+  .strictObject({
+    version: z.literal(1),
+    runner: runnerSectionSchema,
+  })
+  .superRefine((file, ctx) => {
+    const seen = new Map<string, number>();
+    file.runner.schedules.forEach((schedule, index) => {
+      const first = seen.get(schedule.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["runner", "schedules", index, "name"],
+          message: `duplicate schedule name "${schedule.name}" (first used by runner.schedules[${first}])`,
+        });
+      } else {
+        seen.set(schedule.name, index);
+      }
+      const tenants = new Set<string>();
+      schedule.tenants.forEach((tenant, t) => {
+        if (tenants.has(tenant)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["runner", "schedules", index, "tenants", t],
+            message: `tenant "${tenant}" is listed twice`,
+          });
+        }
+        tenants.add(tenant);
+      });
+    });
+  });
+
+export type RunnerFile = z.output<typeof runnerFileSchema>;
+export type RunnerSection = RunnerFile["runner"];
+export type Schedule = z.output<typeof scheduleSchema>;
+export type SecretsBackendConfig = z.output<typeof secretsBackendSchema>;
+export type EnvBackendConfig = z.output<typeof envBackendSchema>;
+export type FilesystemBackendConfig = z.output<typeof filesystemBackendSchema>;
