@@ -27,6 +27,8 @@ export interface SecretBackend {
     names: readonly string[],
     signal?: AbortSignal,
   ): Promise<Map<string, FetchedSecret>>;
+  /** Where `name` would be looked up for `tenant` (env var names, a path, a secret id), for error messages. */
+  locationOf(tenant: string, name: string): string;
   /** Cheap reachability and auth check, for /readyz and `duckcron doctor`. */
   check(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
