@@ -19,6 +19,12 @@ export const ErrorCodes = {
   CATALOG_LOCKED: "Another build of the same catalog is in progress",
   INVALID_NAME: "A name or identifier is not allowed",
   USAGE: "The command line is invalid",
+  AUDIT_LOG_INVALID:
+    "The audit log cannot be opened or continued (unsafe permissions, damaged last line)",
+  METRICS_EXPORT_FAILED: "Metrics could not be pushed to the Pushgateway or written as a textfile",
+  RUN_TIMEOUT: "A run took longer than its schedule's timeout and was aborted",
+  RUN_ABORTED: "A run was aborted because the daemon shut down before it finished",
+  EXTENSION_INSTALL_FAILED: "A DuckDB extension could not be installed into the extension directory",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
