@@ -24,7 +24,9 @@ export const SECRET_OBJECT_NAME = /^[a-z_][a-z0-9_]*$/;
 const EXTENSION_NAME = /^[a-z][a-z0-9_]*$/;
 const SETTING_NAME = /^[a-z_][a-z0-9_]*$/;
 
-const identifier = z.string().regex(IDENTIFIER, "use letters, digits and '_', not starting with a digit");
+const identifier = z
+  .string()
+  .regex(IDENTIFIER, "use letters, digits and '_', not starting with a digit");
 
 function templateString(allowSecrets: boolean) {
   return z.string().superRefine((value, ctx) => {
@@ -60,24 +62,38 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const extensionSchema = z.union([
   z.string().regex(EXTENSION_NAME, "extension names are lower-case letters, digits and '_'"),
   z.strictObject({
-    name: z.string().regex(EXTENSION_NAME, "extension names are lower-case letters, digits and '_'"),
+    name: z
+      .string()
+      .regex(EXTENSION_NAME, "extension names are lower-case letters, digits and '_'"),
     /** A repository URL or local directory laid out as v<version>/<platform>/<name>.duckdb_extension. */
     repository: z.string().min(1).optional(),
   }),
 ]);
 
 const RESERVED_SECRET_KEYS = new Set(["name", "type", "provider", "persistent", "scope"]);
-const secretParamValue = z.union([secretTemplate, z.number(), z.boolean(), z.record(z.string(), secretTemplate)]);
+const secretParamValue = z.union([
+  secretTemplate,
+  z.number(),
+  z.boolean(),
+  z.record(z.string(), secretTemplate),
+]);
 
 export const secretSchema = z
-  .looseObject({
-    name: z.string().regex(SECRET_OBJECT_NAME, "secret names are lower-case letters, digits and '_' (DuckDB lower-cases them and uses them as file names)"),
+  .object({
+    name: z
+      .string()
+      .regex(
+        SECRET_OBJECT_NAME,
+        "secret names are lower-case letters, digits and '_' (DuckDB lower-cases them and uses them as file names)",
+      ),
     type: z.enum(SECRET_TYPE_NAMES as [SecretType, ...SecretType[]]),
     provider: z.string().optional(),
     /** Temporary (in memory, per build) unless asked otherwise. */
     persistent: z.boolean().default(false),
     scope: z.union([plainTemplate, z.array(plainTemplate).min(1)]).optional(),
   })
+  // Every other key is a DuckDB parameter; the refinement below checks it per type.
+  .catchall(secretParamValue)
   .superRefine((entry, ctx) => {
     const spec: SecretTypeSpec = SECRET_TYPES[entry.type];
     const provider = entry.provider ?? spec.defaultProvider;
@@ -113,7 +129,11 @@ export const secretSchema = z
         continue;
       }
       if (given.has(canonical)) {
-        ctx.addIssue({ code: "custom", path: [key], message: `"${canonical}" is given twice (once through an alias)` });
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `"${canonical}" is given twice (once through an alias)`,
+        });
       }
       given.add(canonical);
       const problem = checkKind(kind, value);
@@ -143,7 +163,12 @@ export const secretSchema = z
       type: entry.type,
       provider: entry.provider,
       persistent: entry.persistent,
-      scope: entry.scope === undefined ? undefined : Array.isArray(entry.scope) ? entry.scope : [entry.scope],
+      scope:
+        entry.scope === undefined
+          ? undefined
+          : Array.isArray(entry.scope)
+            ? entry.scope
+            : [entry.scope],
       params,
     };
   });
@@ -188,9 +213,17 @@ export const attachmentSchema = z
   })
   .superRefine((a, ctx) => {
     if ((a.type === "duckdb" || a.type === "sqlite") && a.path === undefined) {
-      ctx.addIssue({ code: "custom", path: ["path"], message: `${a.type} attachments need a path` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["path"],
+        message: `${a.type} attachments need a path`,
+      });
     }
-    if ((a.type === "postgres" || a.type === "mysql") && a.path === undefined && a.secret === undefined) {
+    if (
+      (a.type === "postgres" || a.type === "mysql") &&
+      a.path === undefined &&
+      a.secret === undefined
+    ) {
       ctx.addIssue({
         code: "custom",
         message: `${a.type} attachments need \`secret:\` (a duckdb.secrets[] name) or a \`path\``,
@@ -212,7 +245,10 @@ export const viewSchema = z
     options: z.record(z.string().regex(SETTING_NAME), scalar).optional(),
     /** Attachment alias and table (schema.table allowed) for database sources. */
     database: identifier.optional(),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/).optional(),
+    table: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/)
+      .optional(),
     /** A SELECT over other views or attachments. ${tenant} is allowed. */
     sql: plainTemplate.optional(),
     /** `table` snapshots the data into the catalog at build time. */
@@ -220,22 +256,37 @@ export const viewSchema = z
     description: z.string().optional(),
   })
   .superRefine((v, ctx) => {
-    const forms = [v.sql !== undefined, v.uri !== undefined, v.table !== undefined].filter(Boolean).length;
+    const forms = [v.sql !== undefined, v.uri !== undefined, v.table !== undefined].filter(
+      Boolean,
+    ).length;
     if (forms !== 1) {
       ctx.addIssue({
         code: "custom",
-        message: "a view needs exactly one of: `sql`, `source` + `uri` (files), `database` + `table` (attachments)",
+        message:
+          "a view needs exactly one of: `sql`, `source` + `uri` (files), `database` + `table` (attachments)",
       });
       return;
     }
     if (v.uri !== undefined && !FILE_SOURCES.includes(v.source as (typeof FILE_SOURCES)[number])) {
-      ctx.addIssue({ code: "custom", path: ["source"], message: "file views need `source: parquet | csv | json`" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["source"],
+        message: "file views need `source: parquet | csv | json`",
+      });
     }
     if (v.table !== undefined && v.database === undefined) {
-      ctx.addIssue({ code: "custom", path: ["database"], message: "name the attachment alias the table lives in" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["database"],
+        message: "name the attachment alias the table lives in",
+      });
     }
     if (v.options !== undefined && v.uri === undefined) {
-      ctx.addIssue({ code: "custom", path: ["options"], message: "options apply to file views only" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["options"],
+        message: "options apply to file views only",
+      });
     }
   });
 
@@ -249,7 +300,9 @@ export const duckdbSectionSchema = z.strictObject({
   install_extensions: z.array(extensionSchema).default([]),
   load_extensions: z.array(extensionSchema).default([]),
   /** DuckDB settings, applied when the instance is created. */
-  settings: z.record(z.string().regex(SETTING_NAME, "setting names are lower-case"), scalar).default({}),
+  settings: z
+    .record(z.string().regex(SETTING_NAME, "setting names are lower-case"), scalar)
+    .default({}),
   secrets: z.array(secretSchema).default([]),
 });
 

@@ -175,7 +175,12 @@ export const SECRET_TYPES = {
       config: { params: { ...AZURE_COMMON, connection_string: "string" } },
       credential_chain: { params: { ...AZURE_COMMON, chain: "string" } },
       managed_identity: {
-        params: { ...AZURE_COMMON, client_id: "string", object_id: "string", resource_id: "string" },
+        params: {
+          ...AZURE_COMMON,
+          client_id: "string",
+          object_id: "string",
+          resource_id: "string",
+        },
       },
       service_principal: {
         params: {
@@ -232,10 +237,20 @@ export const SECRET_TYPES = {
     scoped: true,
     providers: {
       config: {
-        params: { bearer_token: "string", extra_http_headers: "map", verify_ssl: "boolean", ...PROXY },
+        params: {
+          bearer_token: "string",
+          extra_http_headers: "map",
+          verify_ssl: "boolean",
+          ...PROXY,
+        },
       },
       env: {
-        params: { bearer_token: "string", extra_http_headers: "map", verify_ssl: "boolean", ...PROXY },
+        params: {
+          bearer_token: "string",
+          extra_http_headers: "map",
+          verify_ssl: "boolean",
+          ...PROXY,
+        },
       },
     },
   },

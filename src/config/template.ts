@@ -67,7 +67,10 @@ function parseReference(body: string, raw: string, offset: number): TemplatePart
   const rest = colon === -1 ? body : body.slice(colon + 1);
   if (scheme === "env") {
     if (!ENV_NAME.test(rest)) {
-      throw new TemplateSyntaxError(`${raw}: "${rest}" is not a valid environment variable name`, offset);
+      throw new TemplateSyntaxError(
+        `${raw}: "${rest}" is not a valid environment variable name`,
+        offset,
+      );
     }
     return { kind: "env", name: rest, raw };
   }

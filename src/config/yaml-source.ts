@@ -1,0 +1,128 @@
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  Scalar,
+} from "yaml";
+import type { ConfigIssue, SourceLocation } from "../errors.js";
+
+/**
+ * One parsed YAML file that still knows where every node came from, so an issue
+ * found later (by zod, by env substitution) can name its line and column.
+ */
+
+export type ConfigPath = readonly (string | number)[];
+
+export interface YamlSource {
+  file: string;
+  /** The plain value (aliases expanded); undefined when the file is empty. */
+  value: unknown;
+  /** Syntax errors, duplicate keys and YAML warnings, already located. */
+  issues: ConfigIssue[];
+  /** Where the value at `path` starts, or its nearest existing parent. */
+  locate(path: ConfigPath): SourceLocation;
+  /** Where the key of the last segment of `path` is (for unknown-key issues). */
+  locateKey(path: ConfigPath): SourceLocation;
+  /** True when the node at `path` is an unquoted scalar (so `${env:N}` may become a number). */
+  isPlainScalar(path: ConfigPath): boolean;
+}
+
+export function parseYamlSource(text: string, file: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
+  const at = (offset: number | undefined): SourceLocation => {
+    const { line, col } = lineCounter.linePos(offset ?? 0);
+    return { file, line, col };
+  };
+  const issues: ConfigIssue[] = [];
+  for (const [list, severity] of [
+    [doc.errors, "error"],
+    [doc.warnings, "warning"],
+  ] as const) {
+    for (const problem of list) {
+      issues.push({
+        ...at(problem.pos[0]),
+        path: "",
+        message: `YAML: ${firstLine(problem.message)}`,
+        severity,
+      });
+    }
+  }
+
+  const find = (path: ConfigPath) => walk(doc, path);
+  return {
+    file,
+    value: doc.errors.length > 0 ? undefined : (doc.toJS({ maxAliasCount: 1000 }) as unknown),
+    issues,
+    locate: (path) => at(find(path).node?.range?.[0]),
+    locateKey: (path) => {
+      const found = find(path);
+      if (found.complete && found.key) return at(found.key.range?.[0]);
+      return at(found.node?.range?.[0]);
+    },
+    isPlainScalar: (path) => {
+      const found = find(path);
+      return found.complete && isScalar(found.node) && found.node.type === Scalar.PLAIN;
+    },
+  };
+}
+
+interface Found {
+  /** The deepest node reached. */
+  node: Node | null | undefined;
+  /** The key node of the last pair walked through, when the walk ended on a map entry. */
+  key: Node | null | undefined;
+  complete: boolean;
+}
+
+function walk(doc: Document, path: ConfigPath): Found {
+  let node = resolve(doc, doc.contents);
+  let key: Node | null | undefined;
+  for (const segment of path) {
+    const next = child(doc, node, segment);
+    if (!next) return { node, key: undefined, complete: false };
+    node = next.value ?? next.key ?? node;
+    key = next.key;
+  }
+  return { node, key, complete: true };
+}
+
+function child(
+  doc: Document,
+  node: Node | null | undefined,
+  segment: string | number,
+): { key: Node | null | undefined; value: Node | null | undefined } | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      const k = pair.key;
+      const name = isScalar(k) ? k.value : k;
+      if (name === segment || (typeof segment === "number" && name === String(segment))) {
+        return { key: k as Node, value: resolve(doc, pair.value as Node | null) };
+      }
+    }
+    return undefined;
+  }
+  if (isSeq(node) && typeof segment === "number") {
+    const item = node.items[segment];
+    return item === undefined ? undefined : { key: undefined, value: resolve(doc, item as Node) };
+  }
+  return undefined;
+}
+
+function resolve(doc: Document, node: Node | null | undefined): Node | null | undefined {
+  let current = node;
+  // An alias points at its anchor; follow it so paths through `*ref` still resolve.
+  for (let hops = 0; isAlias(current) && hops < 100; hops++) current = current.resolve(doc) as Node;
+  return current;
+}
+
+function firstLine(message: string): string {
+  return message.split("\n")[0]?.replace(/ at line \d+, column \d+:?$/, "") ?? message;
+}

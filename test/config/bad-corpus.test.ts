@@ -1,0 +1,39 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadRunner } from "../../src/config/load.js";
+import { ConfigError } from "../../src/errors.js";
+
+/**
+ * Each directory under test/fixtures/config/bad is one broken configuration:
+ * runner.yaml (+ job files) and expected.txt, one substring per line that the error
+ * output must contain. The CLI runs over the same corpus.
+ */
+const CORPUS = join("test", "fixtures", "config", "bad");
+const cases = readdirSync(CORPUS, { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name)
+  .sort();
+
+describe("the bad-input corpus", () => {
+  it("has enough cases to mean something", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it.each(cases)("%s is rejected with a located message", async (name) => {
+    const dir = join(CORPUS, name);
+    const expected = readFileSync(join(dir, "expected.txt"), "utf8")
+      .split("\n")
+      .filter((line) => line.trim() !== "");
+    expect(expected.length).toBeGreaterThan(0);
+    const error = await loadRunner(join(dir, "runner.yaml"), { env: {} }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    for (const line of expected) expect(message).toContain(line);
+    // Every reported line names a place: file:line:col.
+    for (const line of message.split("\n")) expect(line).toMatch(/^\S+:\d+:\d+: /);
+  });
+});
