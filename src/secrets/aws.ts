@@ -1,0 +1,308 @@
+import {
+  BatchGetSecretValueCommand,
+  type BatchGetSecretValueCommandOutput,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  SecretsManagerClient,
+  type SecretsManagerClientConfig,
+} from "@aws-sdk/client-secrets-manager";
+import type { AwsBackendConfig } from "../config/runner-schema.js";
+import { TENANT_ID } from "../config/runner-schema.js";
+import { SecretError } from "../errors.js";
+import { awsError, batchEntryError, errorName } from "./aws-errors.js";
+import type { FetchedSecret, SecretBackend } from "./backend.js";
+import { objectFields, structuredFields } from "./structured.js";
+
+/**
+ * AWS Secrets Manager. Two layouts:
+ * - bundle: `{prefix}{tenant}` holds a JSON object whose keys are the secret names;
+ *   one GetSecretValue per tenant.
+ * - per_name: `{prefix}{tenant}/{name}`, fetched with BatchGetSecretValue, 20 ids a
+ *   call. BatchGetSecretValue always reads AWSCURRENT, so with another
+ *   version_stage each id is read with GetSecretValue instead.
+ * - auto: bundle, and per_name when the bundle does not exist (two calls for such
+ *   tenants; set the layout to save one).
+ * The account's secrets are never listed to find a tenant's. Credentials and the
+ * region come from the SDK's default chain unless configured.
+ */
+export interface AwsBackendOptions {
+  /** Extra client settings (tests pass `credentials`); they win over the config. */
+  client?: Partial<SecretsManagerClientConfig>;
+}
+
+/** BatchGetSecretValue's documented maximum of ids per call. */
+export const BATCH_LIMIT = 20;
+/** Parallel calls within one fetch of many names. */
+const PARALLEL_CALLS = 4;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+interface RawValue {
+  SecretString?: string | undefined;
+  SecretBinary?: Uint8Array | undefined;
+}
+
+export class AwsBackend implements SecretBackend {
+  readonly type = "aws";
+  readonly #config: AwsBackendConfig;
+  readonly #client: SecretsManagerClient;
+
+  constructor(config: AwsBackendConfig, options: AwsBackendOptions = {}) {
+    this.#config = config;
+    this.#client = new SecretsManagerClient({
+      ...(config.region_name !== undefined ? { region: config.region_name } : {}),
+      ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
+      maxAttempts: config.max_attempts,
+      requestHandler: {
+        requestTimeout: config.timeout,
+        throwOnRequestTimeout: true,
+        connectionTimeout: config.timeout,
+      },
+      ...options.client,
+    });
+  }
+
+  bundleId(tenant: string): string {
+    return `${this.#config.prefix}${tenant}`;
+  }
+
+  nameId(tenant: string, name: string): string {
+    return `${this.#config.prefix}${tenant}/${name}`;
+  }
+
+  locationOf(tenant: string, name: string): string {
+    switch (this.#config.layout) {
+      case "bundle":
+        return `AWS secret "${this.bundleId(tenant)}", key "${name}"`;
+      case "per_name":
+        return `AWS secret "${this.nameId(tenant, name)}"`;
+      case "auto":
+        return `AWS secret "${this.bundleId(tenant)}" (key "${name}") or "${this.nameId(tenant, name)}"`;
+      default: {
+        const never: never = this.#config.layout;
+        return never;
+      }
+    }
+  }
+
+  async fetch(
+    tenant: string,
+    names: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, FetchedSecret>> {
+    assertTenant(tenant);
+    signal?.throwIfAborted();
+    const layout = this.#config.layout;
+    switch (layout) {
+      case "bundle":
+        return (await this.#bundle(tenant, names, signal)) ?? new Map();
+      case "per_name":
+        return this.#perName(tenant, names, signal);
+      case "auto":
+        return (await this.#bundle(tenant, names, signal)) ?? this.#perName(tenant, names, signal);
+      default: {
+        const never: never = layout;
+        throw new Error(`unhandled layout ${String(never)}`);
+      }
+    }
+  }
+
+  /**
+   * Proves the endpoint answers and the credentials are accepted with one
+   * ListSecrets of at most one secret under the prefix. An AccessDeniedException
+   * still proves both (the signature was checked first), so it passes: duckcron
+   * itself needs only GetSecretValue/BatchGetSecretValue.
+   */
+  async check(signal?: AbortSignal): Promise<void> {
+    const prefix = this.#config.prefix;
+    try {
+      await this.#client.send(
+        new ListSecretsCommand({
+          MaxResults: 1,
+          ...(prefix ? { Filters: [{ Key: "name", Values: [prefix] }] } : {}),
+        }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (errorName(error) === "AccessDeniedException") return;
+      throw awsError(error, `secrets under prefix "${prefix}"`, "ListSecrets");
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#client.destroy();
+  }
+
+  /** Undefined when the bundle secret does not exist. */
+  async #bundle(tenant: string, names: readonly string[], signal?: AbortSignal) {
+    const id = this.bundleId(tenant);
+    const subject = `secret "${id}" for tenant "${tenant}"`;
+    let raw: RawValue;
+    try {
+      raw = await this.#client.send(
+        new GetSecretValueCommand({ SecretId: id, VersionStage: this.#config.version_stage }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (errorName(error) === "ResourceNotFoundException") return undefined;
+      throw awsError(error, subject, "GetSecretValue");
+    }
+    const fields = objectFields(parseJson(textOf(raw, subject)));
+    if (!fields) {
+      throw new SecretError(
+        "SECRET_INVALID",
+        `${subject} is not a JSON object; the bundle layout stores {"<name>": "<value>", ...} in it (or set layout: per_name)`,
+      );
+    }
+    const found = new Map<string, FetchedSecret>();
+    for (const name of names) {
+      const text = fields[name];
+      if (text === undefined || !Object.hasOwn(fields, name)) continue;
+      const nested = structuredFields(text);
+      found.set(name, nested ? { text, fields: nested } : { text });
+    }
+    return found;
+  }
+
+  async #perName(tenant: string, names: readonly string[], signal?: AbortSignal) {
+    const unique = [...new Set(names)];
+    const found = new Map<string, FetchedSecret>();
+    const tasks =
+      this.#config.version_stage === "AWSCURRENT"
+        ? chunks(unique, BATCH_LIMIT).map(
+            (chunk) => () => this.#batch(tenant, chunk, found, signal),
+          )
+        : unique.map((name) => () => this.#single(tenant, name, found, signal));
+    await runLimited(tasks, PARALLEL_CALLS);
+    return found;
+  }
+
+  async #batch(
+    tenant: string,
+    names: readonly string[],
+    found: Map<string, FetchedSecret>,
+    signal?: AbortSignal,
+  ) {
+    const byId = new Map(names.map((name) => [this.nameId(tenant, name), name]));
+    const ids = [...byId.keys()];
+    const range = `secrets "${ids[0]}".."${ids.at(-1)}" for tenant "${tenant}"`;
+    let nextToken: string | undefined;
+    do {
+      let out: BatchGetSecretValueCommandOutput;
+      try {
+        out = await this.#client.send(
+          new BatchGetSecretValueCommand({
+            SecretIdList: ids,
+            ...(nextToken ? { NextToken: nextToken } : {}),
+          }),
+          { abortSignal: signal },
+        );
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        throw awsError(error, range, "BatchGetSecretValue");
+      }
+      for (const entry of out.Errors ?? []) {
+        if (entry.ErrorCode === "ResourceNotFoundException") continue;
+        throw batchEntryError(
+          entry.ErrorCode,
+          `secret "${entry.SecretId ?? "?"}" for tenant "${tenant}"`,
+        );
+      }
+      for (const value of out.SecretValues ?? []) {
+        const name = byId.get(value.Name ?? "") ?? byId.get(value.ARN ?? "");
+        if (name === undefined) continue;
+        found.set(name, toFetched(textOf(value, `secret "${value.Name}" for tenant "${tenant}"`)));
+      }
+      nextToken = out.NextToken;
+    } while (nextToken);
+  }
+
+  async #single(
+    tenant: string,
+    name: string,
+    found: Map<string, FetchedSecret>,
+    signal?: AbortSignal,
+  ) {
+    const id = this.nameId(tenant, name);
+    const subject = `secret "${id}" for tenant "${tenant}"`;
+    try {
+      const raw = await this.#client.send(
+        new GetSecretValueCommand({ SecretId: id, VersionStage: this.#config.version_stage }),
+        { abortSignal: signal },
+      );
+      found.set(name, toFetched(textOf(raw, subject)));
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (errorName(error) === "ResourceNotFoundException") return;
+      throw awsError(error, subject, "GetSecretValue");
+    }
+  }
+}
+
+function textOf(raw: RawValue, subject: string): string {
+  if (typeof raw.SecretString === "string") return raw.SecretString;
+  if (raw.SecretBinary instanceof Uint8Array) {
+    try {
+      return utf8.decode(raw.SecretBinary);
+    } catch {
+      throw new SecretError(
+        "SECRET_INVALID",
+        `${subject} holds SecretBinary that is not UTF-8 text`,
+      );
+    }
+  }
+  throw new SecretError(
+    "SECRET_INVALID",
+    `${subject} has neither SecretString nor SecretBinary for the configured version_stage`,
+  );
+}
+
+function toFetched(text: string): FetchedSecret {
+  const fields = structuredFields(text);
+  return fields ? { text, fields } : { text };
+}
+
+/** Never throws: a parser's message would quote the secret. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++]!;
+      await task();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
+export function createAwsBackend(
+  config: AwsBackendConfig,
+  options?: AwsBackendOptions,
+): AwsBackend {
+  return new AwsBackend(config, options);
+}
+
+/** Tenant ids become part of a store path; anything the schema would refuse never reaches the store. */
+function assertTenant(tenant: string): void {
+  if (!TENANT_ID.test(tenant)) {
+    throw new SecretError(
+      "INVALID_NAME",
+      `tenant id ${JSON.stringify(tenant.slice(0, 64))} is not allowed (letters, digits, '_' and '-')`,
+    );
+  }
+}
