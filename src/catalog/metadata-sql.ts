@@ -1,0 +1,57 @@
+import type { CatalogMetadata, Statement } from "./plan.js";
+import { quoteLiteral } from "./sql.js";
+
+/**
+ * The `duckcron` schema each catalog carries: what built it and from which
+ * definition. Names, types and hashes only; secret values never reach the file.
+ */
+export const METADATA_SCHEMA = "duckcron";
+
+export function metadataStatements(m: CatalogMetadata): Statement[] {
+  const lit = quoteLiteral;
+  const bool = (b: boolean) => (b ? "true" : "false");
+  const statement = (target: string, sql: string): Statement => ({
+    stage: "metadata",
+    target,
+    sql,
+    params: [],
+  });
+  const out: Statement[] = [
+    statement("schema duckcron", `CREATE SCHEMA IF NOT EXISTS ${METADATA_SCHEMA}`),
+    statement(
+      "table duckcron.catalog",
+      `CREATE OR REPLACE TABLE ${METADATA_SCHEMA}.catalog (format_version INTEGER, fingerprint VARCHAR, salt VARCHAR, built_at VARCHAR, duckcron_version VARCHAR, tenant VARCHAR, has_tables BOOLEAN)`,
+    ),
+    statement(
+      "table duckcron.catalog",
+      `INSERT INTO ${METADATA_SCHEMA}.catalog VALUES (${m.formatVersion}, ${lit(m.fingerprint)}, ${lit(m.salt)}, ${lit(m.builtAt)}, ${lit(m.duckcronVersion)}, ${lit(m.tenant)}, ${bool(m.hasTables)})`,
+    ),
+    statement(
+      "table duckcron.views",
+      `CREATE OR REPLACE TABLE ${METADATA_SCHEMA}.views (name VARCHAR, definition_hash VARCHAR)`,
+    ),
+    statement(
+      "table duckcron.secrets",
+      `CREATE OR REPLACE TABLE ${METADATA_SCHEMA}.secrets (name VARCHAR, type VARCHAR, persistent BOOLEAN)`,
+    ),
+  ];
+  const views = Object.entries(m.views).map(([name, hash]) => `(${lit(name)}, ${lit(hash)})`);
+  if (views.length > 0) {
+    out.push(
+      statement(
+        "table duckcron.views",
+        `INSERT INTO ${METADATA_SCHEMA}.views VALUES ${views.join(", ")}`,
+      ),
+    );
+  }
+  const secrets = m.secrets.map((s) => `(${lit(s.name)}, ${lit(s.type)}, ${bool(s.persistent)})`);
+  if (secrets.length > 0) {
+    out.push(
+      statement(
+        "table duckcron.secrets",
+        `INSERT INTO ${METADATA_SCHEMA}.secrets VALUES ${secrets.join(", ")}`,
+      ),
+    );
+  }
+  return out;
+}
