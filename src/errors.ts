@@ -24,7 +24,8 @@ export const ErrorCodes = {
   METRICS_EXPORT_FAILED: "Metrics could not be pushed to the Pushgateway or written as a textfile",
   RUN_TIMEOUT: "A run took longer than its schedule's timeout and was aborted",
   RUN_ABORTED: "A run was aborted because the daemon shut down before it finished",
-  EXTENSION_INSTALL_FAILED: "A DuckDB extension could not be installed into the extension directory",
+  EXTENSION_INSTALL_FAILED:
+    "A DuckDB extension could not be installed into the extension directory",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
@@ -64,7 +65,9 @@ export interface ConfigIssue extends SourceLocation {
 export function formatIssue(issue: ConfigIssue): string {
   const where = `${issue.file}:${issue.line}:${issue.col}`;
   const tag = issue.severity === "warning" ? "warning: " : "";
-  return issue.path ? `${where}: ${tag}${issue.path}: ${issue.message}` : `${where}: ${tag}${issue.message}`;
+  return issue.path
+    ? `${where}: ${tag}${issue.path}: ${issue.message}`
+    : `${where}: ${tag}${issue.message}`;
 }
 
 /** All problems found in one or more config files, reported together. */

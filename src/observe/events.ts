@@ -59,9 +59,15 @@ export interface DuckcronEvents {
     degraded: boolean;
     error?: { code: string; message: string; retryable: boolean } | undefined;
   };
-  /** A fire that did not start a run (overlap: skip). */
-  "run:skipped": { schedule: string; tenant: string; reason: "overlap" | "disabled" | "shutdown" };
-  "run:retry": { runId: string; schedule: string; tenant: string; attempt: number; delayMs: number };
+  /** A fire that did not start a run: overlap: skip, or queued when the daemon stopped. */
+  "run:skipped": { schedule: string; tenant: string; reason: "overlap" | "shutdown" };
+  "run:retry": {
+    runId: string;
+    schedule: string;
+    tenant: string;
+    attempt: number;
+    delayMs: number;
+  };
   "config:loaded": {
     path: string;
     outcome: "loaded" | "reloaded" | "rejected";
@@ -90,7 +96,10 @@ export class EventBus {
   }
 
   /** Resolves with the next payload of `event` that matches; tests wait on this instead of sleeping. */
-  next<K extends EventName>(event: K, match: (p: DuckcronEvents[K]) => boolean = () => true): Promise<DuckcronEvents[K]> {
+  next<K extends EventName>(
+    event: K,
+    match: (p: DuckcronEvents[K]) => boolean = () => true,
+  ): Promise<DuckcronEvents[K]> {
     return new Promise((resolve) => {
       const off = this.on(event, (payload) => {
         if (match(payload)) {
