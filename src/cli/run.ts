@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { errorCode } from "../errors.js";
 import { runTenant, type TenantRunResult } from "../run-tenant.js";
 import { VERSION } from "../version.js";
@@ -10,7 +11,7 @@ const USAGE =
 
 interface TenantReport {
   tenant: string;
-  status: "success" | "failure";
+  status: "success" | "failure" | "timeout";
   catalog?: string;
   skipped?: boolean;
   views?: number;
@@ -58,8 +59,26 @@ export default async function runCommand(argv: string[]): Promise<number> {
 
     const runOne = async (tenant: string): Promise<TenantReport> => {
       const started = performance.now();
+      const runId = randomUUID();
       const signal =
         schedule.timeout === undefined ? undefined : AbortSignal.timeout(schedule.timeout);
+      // The same run events the daemon's scheduler emits, so exported metrics and the
+      // audit trail look alike for one-shot and scheduled runs.
+      session.events.emit("run:started", { runId, schedule: schedule.name, tenant, attempt: 1 });
+      const finish = (report: TenantReport, degraded = false): TenantReport => {
+        session.events.emit("run:finished", {
+          runId,
+          schedule: schedule.name,
+          tenant,
+          attempt: 1,
+          status: report.status,
+          durationMs: report.durationMs,
+          degraded,
+          error: report.error && { ...report.error, retryable: false },
+        });
+        progress?.done(tenant);
+        return report;
+      };
       try {
         const result: TenantRunResult = await runTenant({
           job,
@@ -74,25 +93,31 @@ export default async function runCommand(argv: string[]): Promise<number> {
           onProgress: (s, i, n) => progress?.update(tenant, `build ${i + 1}/${n} ${s.target}`),
         });
         for (const w of result.warnings) process.stderr.write(`warning: ${tenant}: ${scrub(w)}\n`);
-        progress?.done(tenant);
-        return {
-          tenant,
-          status: "success",
-          catalog: result.catalogPath,
-          skipped: result.skipped,
-          views: result.viewCount,
-          degraded: result.degraded,
-          durationMs: Math.round(performance.now() - started),
-        };
+        return finish(
+          {
+            tenant,
+            status: "success",
+            catalog: result.catalogPath,
+            skipped: result.skipped,
+            views: result.viewCount,
+            degraded: result.degraded,
+            durationMs: Math.round(performance.now() - started),
+          },
+          result.degraded,
+        );
       } catch (error) {
-        progress?.done(tenant);
-        const message = scrub(describeError(error));
-        return {
+        const timedOut = signal?.aborted === true;
+        return finish({
           tenant,
-          status: "failure",
+          status: timedOut ? "timeout" : "failure",
           durationMs: Math.round(performance.now() - started),
-          error: { code: errorCode(error), message },
-        };
+          error: timedOut
+            ? {
+                code: "RUN_TIMEOUT",
+                message: `timed out after ${schedule.timeout} ms (schedule timeout); the previous catalog is untouched`,
+              }
+            : { code: errorCode(error), message: scrub(describeError(error)) },
+        });
       }
     };
 
@@ -125,7 +150,7 @@ export default async function runCommand(argv: string[]): Promise<number> {
         exported = false;
       }
     }
-    return reports.some((r) => r.status === "failure") || !exported ? EXIT.failure : EXIT.ok;
+    return reports.some((r) => r.status !== "success") || !exported ? EXIT.failure : EXIT.ok;
   } catch (error) {
     writeError(error, { scrub });
     return exitCodeFor(error);
@@ -134,7 +159,7 @@ export default async function runCommand(argv: string[]): Promise<number> {
 
 function formatReport(schedule: string, r: TenantReport): string {
   const seconds = `${(r.durationMs / 1000).toFixed(2)}s`;
-  if (r.status === "failure") return `failed ${schedule}/${r.tenant} ${r.error?.code} ${seconds}`;
+  if (r.status !== "success") return `failed ${schedule}/${r.tenant} ${r.error?.code} ${seconds}`;
   const what = r.skipped ? "unchanged" : "built";
   const degraded = r.degraded ? " degraded" : "";
   return `${what} ${schedule}/${r.tenant} ${r.catalog} views=${r.views} ${seconds}${degraded}`;
