@@ -6,8 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { plan } from "../dist/catalog/plan.js";
-import { loadJob } from "../dist/config/load.js";
+import { loadJob, plan } from "../dist/index.js";
 import { compare } from "./lib.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));

@@ -65,9 +65,7 @@ async function child(mode) {
   let start;
   let stop;
   if (mode === "duckcron") {
-    const { Scheduler } = await import("../dist/scheduler/scheduler.js");
-    const { EventBus } = await import("../dist/observe/events.js");
-    const { runnerSectionSchema } = await import("../dist/config/runner-schema.js");
+    const { Scheduler, EventBus, runnerSectionSchema } = await import("../dist/index.js");
     const runner = runnerSectionSchema.parse({
       max_concurrent_runs: SCHEDULES,
       max_concurrent_runs_per_tenant: SCHEDULES,

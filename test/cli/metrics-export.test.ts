@@ -40,24 +40,34 @@ describe("duckcron run exporting metrics", () => {
     expect(result.code).toBe(0);
     const text = readFileSync(file, "utf8");
     expect(text).toMatch(/^duckcron_runs_total\{schedule="sales",status="success"\} 2$/m);
-    expect(text).toMatch(/^duckcron_last_success_timestamp_seconds\{schedule="sales",tenant="globex"\} \d/m);
+    expect(text).toMatch(
+      /^duckcron_last_success_timestamp_seconds\{schedule="sales",tenant="globex"\} \d/m,
+    );
     expect(text).not.toMatch(/^process_/m);
   });
 
   it("pushes to a Pushgateway, grouped by schedule", async () => {
-    const result = await runCli(["run", "sales", "--tenant", "acme", "--pushgateway", gatewayUrl], { cwd: dir, env });
+    const result = await runCli(["run", "sales", "--tenant", "acme", "--pushgateway", gatewayUrl], {
+      cwd: dir,
+      env,
+    });
     expect(result.code).toBe(0);
     expect(pushes).toHaveLength(1);
     expect(pushes[0]?.method).toBe("PUT");
     expect(pushes[0]?.url).toBe("/metrics/job/duckcron/schedule/sales");
-    expect(pushes[0]?.body).toMatch(/^duckcron_runs_total\{schedule="sales",status="success"\} 1$/m);
+    expect(pushes[0]?.body).toMatch(
+      /^duckcron_runs_total\{schedule="sales",status="success"\} 1$/m,
+    );
   });
 
   it("exits 1 when the Pushgateway cannot be reached, after building", async () => {
-    const result = await runCli(["run", "sales", "--tenant", "acme", "--pushgateway", "http://127.0.0.1:9"], {
-      cwd: dir,
-      env,
-    });
+    const result = await runCli(
+      ["run", "sales", "--tenant", "acme", "--pushgateway", "http://127.0.0.1:9"],
+      {
+        cwd: dir,
+        env,
+      },
+    );
     expect(result.stdout).toMatch(/^built sales\/acme /m);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("METRICS_EXPORT_FAILED");
