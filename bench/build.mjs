@@ -113,4 +113,5 @@ const ratio = compare({
   },
 });
 console.log(`  target <= 1.10: ${ratio <= 1.1 ? "met" : "not met"}`);
-rmSync(dir, { recursive: true, force: true });
+if (process.env.BENCH_KEEP) console.log(`kept ${dir}`);
+else rmSync(dir, { recursive: true, force: true });
