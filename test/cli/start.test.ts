@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Logs } from "./daemon-logs.js";
 import { CLI, copyExample, exampleEnv } from "./run-cli.js";
 
 /**
@@ -12,48 +13,6 @@ import { CLI, copyExample, exampleEnv } from "./run-cli.js";
  * build after the grace period, exits non-zero, and leaves the last catalog intact.
  */
 type Daemon = ChildProcessByStdio<null, Readable, Readable>;
-
-interface LogLine {
-  msg: string;
-  [field: string]: unknown;
-}
-
-class Logs {
-  readonly lines: LogLine[] = [];
-  readonly raw: string[] = [];
-  #waiters: { match: (l: LogLine) => boolean; done: (l: LogLine) => void }[] = [];
-
-  constructor(stream: Readable) {
-    let buffer = "";
-    stream.setEncoding("utf8").on("data", (chunk: string) => {
-      buffer += chunk;
-      let newline = buffer.indexOf("\n");
-      while (newline !== -1) {
-        this.#add(buffer.slice(0, newline));
-        buffer = buffer.slice(newline + 1);
-        newline = buffer.indexOf("\n");
-      }
-    });
-  }
-
-  #add(text: string): void {
-    this.raw.push(text);
-    const line = JSON.parse(text) as LogLine;
-    this.lines.push(line);
-    this.#waiters = this.#waiters.filter((w) => {
-      if (!w.match(line)) return true;
-      w.done(line);
-      return false;
-    });
-  }
-
-  /** The next line (from now on, or already seen after `from`) that matches. */
-  next(match: (l: LogLine) => boolean, from = this.lines.length): Promise<LogLine> {
-    const seen = this.lines.slice(from).find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((done) => this.#waiters.push({ match, done }));
-  }
-}
 
 describe("duckcron start (the daemon process)", { timeout: 90_000 }, () => {
   let dir: string;
