@@ -6,7 +6,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
-const BUNDLED = new Set(["zod", "yaml", "croner", "fastest-levenshtein"]);
+const BUNDLED = new Set(["zod", "yaml", "js-yaml", "croner", "fastest-levenshtein"]);
 const external = Object.keys(pkg.dependencies)
   .filter((name) => !BUNDLED.has(name))
   .flatMap((name) => [name, `${name}/*`]);

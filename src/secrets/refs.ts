@@ -26,7 +26,17 @@ export function collectSecretRefs(job: JobFile, locate?: Locate): SecretRef[] {
   const visit = (text: string, path: readonly (string | number)[]) => {
     for (const part of parseTemplate(text)) {
       if (part.kind !== "secret") continue;
-      refs.push({ name: part.name, key: part.key, raw: part.raw, path, location: locate?.(path) });
+      // Positions are looked up only when an error message needs one: finding them
+      // may mean parsing the job file again with positions.
+      refs.push({
+        name: part.name,
+        key: part.key,
+        raw: part.raw,
+        path,
+        get location() {
+          return locate?.(path);
+        },
+      });
     }
   };
   job.duckdb.secrets.forEach((secret, index) => {

@@ -3,8 +3,9 @@
  * by the Vault and AWS Secrets Manager test servers, so fault tests read the same
  * against both.
  */
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Server, Socket } from "node:net";
+import { Server as TlsServer } from "node:tls";
 
 /**
  * - `unavailable`: a 5xx in the service's own error shape.
@@ -88,7 +89,7 @@ export class FaultInjector {
   }
 }
 
-/** Tracks sockets so close() ends hung requests and keep-alive connections at once. */
+/** Tracks sockets so close() ends hung requests and keep-alive connections at once (HTTP or HTTPS). */
 export function trackSockets(server: Server): () => Promise<void> {
   const sockets = new Set<Socket>();
   server.on("connection", (socket) => {
@@ -108,9 +109,11 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Listens on a free port of 127.0.0.1; the URL is https:// for a TLS server. */
 export async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("no TCP address");
-  return `http://127.0.0.1:${address.port}`;
+  const scheme = server instanceof TlsServer ? "https" : "http";
+  return `${scheme}://127.0.0.1:${address.port}`;
 }

@@ -14,10 +14,12 @@
  * The LIST verb is not accepted (Node's HTTP parser rejects unknown methods); use
  * GET with `?list=true`, which Vault treats the same.
  * Faults (latency, 5xx, 429, hangs, dropped connections, malformed JSON) come from
- * the shared FaultInjector; requests are counted by operation.
+ * the shared FaultInjector; requests are counted by operation. With `tls` it serves
+ * HTTPS (for `verify` / `ca_cert` tests).
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { FaultInjector, listen, readBody, trackSockets } from "./faults.js";
 
 export type Capability = "create" | "read" | "update" | "delete" | "list" | "sudo" | "deny";
@@ -63,6 +65,8 @@ export interface VaultTestServerOptions {
   mounts?: Record<string, 1 | 2>;
   /** The clock tokens expire on (ms since epoch). */
   now?: () => number;
+  /** Serve HTTPS with this certificate chain (PEM) and key; the URL becomes https://. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface VaultTestServer {
@@ -436,11 +440,14 @@ export async function startVaultTestServer(
     return vaultError(res, 405, ["unsupported operation"]);
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) vaultError(res, 500, [`internal error: ${(error as Error).message}`]);
     });
-  });
+  };
+  const server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : createServer(onRequest);
   const close = trackSockets(server);
   const url = await listen(server);
 
