@@ -1,17 +1,23 @@
 /**
  * Secrets benchmark: 1,000 tenants x 10 secrets through the SecretResolver against
  * the Vault and AWS Secrets Manager test servers (5 ms latency per request), for
- * each backend and layout. Prints backend requests per run, wall time, the ratio to
- * the ideal (requests x latency / concurrency) and to a naive resolver (one
- * request per secret, sequential), all measured in the same run. The naive run is
- * measured on a sample of tenants and extrapolated (the output says so). Times are
- * printed, never asserted.
+ * each backend and layout, Vault over http and over https (ca_cert). Prints backend
+ * requests and TCP connections per run, wall time, the ratio to the ideal
+ * (requests x latency / concurrency) and to a naive resolver (one request per
+ * secret, sequential), all measured in the same run. The naive run is measured on
+ * a sample of tenants and extrapolated (the output says so). Times are printed,
+ * never asserted.
  *
  * The test servers run in a worker thread (the same server code the tests use), so
  * the client's event loop carries only duckcron's backend and resolver; "client ms
- * / request" is the busy time of that loop divided by the requests it made.
+ * / request" is the busy time of that loop divided by the requests it made. Each
+ * setup first resolves BENCH_WARMUP other tenants (default: as many as measured; not
+ * counted), so the JIT and the connection pool are as warm as in a daemon's second
+ * run: with only 200, client CPU per request measured about 1.5x higher.
  *
- * Run: npm run bench:secrets (vitest runs this file so the TypeScript test servers load as they are).
+ * Run: npm run bench:secrets (vitest runs this file so the TypeScript test servers
+ * load as they are). BENCH_TENANTS and BENCH_WARMUP change the sizes;
+ * BENCH_CPU_PROF=<folder> writes CPU profiles (see vitest.secrets.config.ts).
  */
 import { it } from "vitest";
 import { awsBackendSchema, vaultBackendSchema } from "../src/config/runner-schema.js";
@@ -26,14 +32,20 @@ import {
   startVaultTestServerInWorker,
   type WorkerServer,
 } from "../test/servers/in-worker.js";
+import { makeTestCertificates } from "../test/servers/test-certs.js";
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? TENANTS);
 const SECRETS = 10;
 const LATENCY_MS = 5;
 const CONCURRENCY = 8;
 const NAIVE_SAMPLE_TENANTS = 10;
 
-const tenants = Array.from({ length: TENANTS }, (_, i) => `tenant-${String(i).padStart(4, "0")}`);
+const tenantId = (i: number) => `tenant-${String(i).padStart(4, "0")}`;
+const tenants = Array.from({ length: TENANTS }, (_, i) => tenantId(i));
+// Tenants of their own, so the measured run never meets a warm-up's leftovers.
+const warmupTenants = Array.from({ length: WARMUP }, (_, i) => tenantId(TENANTS + i));
+const seededTenants = [...tenants, ...warmupTenants];
 const names = Array.from({ length: SECRETS }, (_, i) => `secret_${i}`);
 const refs: SecretRef[] = names.map((name) => ({
   name,
@@ -46,6 +58,7 @@ interface Row {
   setup: string;
   requests: number;
   idealRequests: number;
+  connections: number;
   wallMs: number;
   idealMs: number;
   naiveMs: number;
@@ -54,14 +67,9 @@ interface Row {
   clientMsPerRequest: number;
 }
 
-type Counted = Pick<WorkerServer<() => void>, "resetCounts" | "requests">;
+type Counted = Pick<WorkerServer<() => void>, "resetCounts" | "requests" | "connections">;
 
-async function measure(
-  setup: string,
-  backend: SecretBackend,
-  server: Counted,
-  idealRequests: number,
-): Promise<Row> {
+async function resolveAll(backend: SecretBackend, list: readonly string[]): Promise<void> {
   const resolver = new SecretResolver({
     backend,
     cacheTtlMs: 0,
@@ -69,19 +77,32 @@ async function measure(
     maxConcurrency: CONCURRENCY,
     scrubber: new Scrubber(),
   });
-  await server.resetCounts();
-  const loopBefore = performance.eventLoopUtilization();
-  const started = performance.now();
   await Promise.all(
-    tenants.map(async (tenant) => {
+    list.map(async (tenant) => {
       const resolved = await resolver.resolve(tenant, refs);
       if (resolved.value({ name: "secret_3" }) !== expectedValue(tenant, "secret_3"))
         throw new Error(`wrong value for ${tenant}`);
     }),
   );
+}
+
+async function measure(
+  setup: string,
+  backend: SecretBackend,
+  server: Counted,
+  idealRequests: number,
+): Promise<Row> {
+  await server.resetCounts();
+  await resolveAll(backend, warmupTenants);
+  const warmupConnections = await server.connections();
+  await server.resetCounts();
+  const loopBefore = performance.eventLoopUtilization();
+  const started = performance.now();
+  await resolveAll(backend, tenants);
   const wallMs = performance.now() - started;
   const loop = performance.eventLoopUtilization(loopBefore);
   const requests = await server.requests();
+  const connections = warmupConnections + (await server.connections());
 
   // Naive: one request per secret, one after another, on a sample of tenants.
   await server.resetCounts();
@@ -99,6 +120,7 @@ async function measure(
     setup,
     requests,
     idealRequests,
+    connections,
     wallMs,
     idealMs: (requests * LATENCY_MS) / CONCURRENCY,
     naiveMs: sampleMs * scale,
@@ -108,29 +130,45 @@ async function measure(
 }
 
 async function vaultRows(): Promise<Row[]> {
-  const server = await startVaultTestServerInWorker();
+  const certs = makeTestCertificates();
+  const rows: Row[] = [];
   try {
-    await server.seedMany(
-      tenants.map((tenant) => [
-        tenant,
-        Object.fromEntries(names.map((name) => [name, expectedValue(tenant, name)])),
-      ]),
-    );
-    await server.setLatency(LATENCY_MS);
-    const backend = new VaultBackend(
-      vaultBackendSchema.parse({ type: "vault", url: server.url, token: server.rootToken }),
-    );
-    return [await measure("vault kv2", backend, server, TENANTS)];
+    for (const tls of [false, true]) {
+      const server = await startVaultTestServerInWorker(
+        tls ? { tls: { cert: certs.cert, key: certs.key } } : {},
+      );
+      try {
+        await server.seedMany(
+          seededTenants.map((tenant) => [
+            tenant,
+            Object.fromEntries(names.map((name) => [name, expectedValue(tenant, name)])),
+          ]),
+        );
+        await server.setLatency(LATENCY_MS);
+        const backend = new VaultBackend(
+          vaultBackendSchema.parse({
+            type: "vault",
+            url: server.url,
+            token: server.rootToken,
+            ...(tls ? { ca_cert: certs.caPath } : {}),
+          }),
+        );
+        rows.push(await measure(tls ? "vault kv2 https" : "vault kv2", backend, server, TENANTS));
+      } finally {
+        await server.close();
+      }
+    }
   } finally {
-    await server.close();
+    certs.remove();
   }
+  return rows;
 }
 
 async function awsRows(): Promise<Row[]> {
   const server = await startAwsTestServerInWorker();
   try {
     await server.seedMany(
-      tenants.flatMap((tenant): [string, string][] => [
+      seededTenants.flatMap((tenant): [string, string][] => [
         [
           `bundle/${tenant}`,
           JSON.stringify(Object.fromEntries(names.map((n) => [n, expectedValue(tenant, n)]))),
@@ -175,20 +213,23 @@ it("secrets benchmark", { timeout: 900_000 }, async () => {
     "backend / layout": r.setup,
     requests: r.requests,
     "target requests": r.idealRequests,
+    connections: r.connections,
     wall: fmt(r.wallMs),
     ideal: fmt(r.idealMs),
     "wall / ideal": (r.wallMs / r.idealMs).toFixed(2),
+    "client ms / request": r.clientMsPerRequest.toFixed(2),
     "naive (extrapolated)": fmt(r.naiveMs),
     "naive requests": r.naiveRequests,
     "speedup vs naive": `${(r.naiveMs / r.wallMs).toFixed(1)}x`,
-    "client ms / request": r.clientMsPerRequest.toFixed(2),
   }));
   console.log(
     [
       `secrets benchmark: ${TENANTS} tenants x ${SECRETS} secrets, ${LATENCY_MS} ms server latency, max_concurrency ${CONCURRENCY}`,
       "ideal = requests x latency / concurrency; target requests = tenants (bundle layouts), ceil(10/20) x tenants (per_name)",
       `naive = one request per secret, sequential: measured on ${NAIVE_SAMPLE_TENANTS} tenants and extrapolated to ${TENANTS}`,
-      "test servers run in a worker thread; client ms / request = the client event loop's busy time / requests",
+      `test servers run in a worker thread; each setup is warmed up first on ${WARMUP} other tenants (not counted)`,
+      "client ms / request = busy time of the client's event loop / requests (1 core; ideal needs < latency / concurrency)",
+      "connections = TCP connections the server accepted during warm-up and run together (kept alive: about max_concurrency)",
     ].join("\n"),
   );
   console.table(table);

@@ -34,6 +34,8 @@ export interface AwsBackendOptions {
 export const BATCH_LIMIT = 20;
 /** Parallel calls within one fetch of many names. */
 const PARALLEL_CALLS = 4;
+/** The SDK's own socket limit per client. */
+const DEFAULT_MAX_SOCKETS = 50;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -49,6 +51,13 @@ export class AwsBackend implements SecretBackend {
 
   constructor(config: AwsBackendConfig, options: AwsBackendOptions = {}) {
     this.#config = config;
+    // One client (and so one signer and one connection pool) per backend. Keep-alive is
+    // the SDK's default; maxSockets is raised so that max_concurrency fetches, each with
+    // up to PARALLEL_CALLS calls, never queue for a socket (the SDK default is 50).
+    const agent = {
+      keepAlive: true,
+      maxSockets: Math.max(DEFAULT_MAX_SOCKETS, config.max_concurrency * PARALLEL_CALLS),
+    };
     this.#client = new SecretsManagerClient({
       ...(config.region_name !== undefined ? { region: config.region_name } : {}),
       ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
@@ -57,6 +66,8 @@ export class AwsBackend implements SecretBackend {
         requestTimeout: config.timeout,
         throwOnRequestTimeout: true,
         connectionTimeout: config.timeout,
+        httpAgent: agent,
+        httpsAgent: agent,
       },
       ...options.client,
     });

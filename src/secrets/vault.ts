@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import { resolve } from "node:path";
 import type NodeVault from "node-vault";
 import nodeVault from "node-vault";
@@ -25,12 +27,17 @@ export interface VaultBackendOptions {
   now?: () => number;
 }
 
+/** How long an idle kept-alive connection is kept (Node's global agents use the same). */
+const IDLE_SOCKET_MS = 5_000;
+
 export class VaultBackend implements SecretBackend {
   readonly type = "vault";
   readonly #client: NodeVault.client;
   readonly #config: VaultBackendConfig;
   readonly #session: VaultSession;
   readonly #namespace: string | undefined;
+  readonly #httpAgent: HttpAgent;
+  readonly #httpsAgent: HttpsAgent;
 
   constructor(config: VaultBackendConfig, options: VaultBackendOptions = {}) {
     const env = options.env ?? process.env;
@@ -43,11 +50,10 @@ export class VaultBackend implements SecretBackend {
       );
     }
     this.#namespace = config.namespace ?? (env.VAULT_NAMESPACE || undefined);
-    const requestOptions: Record<string, unknown> = { timeout: config.timeout };
-    if (!config.verify) requestOptions.strictSSL = false;
+    let ca: Buffer | undefined;
     if (config.ca_cert !== undefined) {
       try {
-        requestOptions.ca = readFileSync(resolve(options.baseDir ?? ".", config.ca_cert));
+        ca = readFileSync(resolve(options.baseDir ?? ".", config.ca_cert));
       } catch (error) {
         throw new SecretError(
           "CONFIG_INVALID",
@@ -55,6 +61,25 @@ export class VaultBackend implements SecretBackend {
         );
       }
     }
+    // One pool of kept-alive connections per backend, handed to node-vault (axios) with
+    // every request: its own https.Agent would open a new TLS connection per request.
+    // TLS settings live only here, so `verify` and `ca_cert` alone decide (node-vault
+    // would also read VAULT_SKIP_VERIFY). Like Node's global agents, idle sockets are
+    // dropped after 5 s, before a server or load balancer closes them under a request.
+    // No maxSockets: a request abandoned on abort keeps its socket until it times out,
+    // and must not make the next ones queue behind it.
+    const pool = { keepAlive: true, timeout: IDLE_SOCKET_MS };
+    this.#httpAgent = new HttpAgent(pool);
+    this.#httpsAgent = new HttpsAgent({
+      ...pool,
+      rejectUnauthorized: config.verify,
+      ...(ca !== undefined ? { ca } : {}),
+    });
+    const requestOptions = {
+      timeout: config.timeout,
+      httpAgent: this.#httpAgent,
+      httpsAgent: this.#httpsAgent,
+    };
     this.#client = nodeVault({
       endpoint,
       // node-vault's debug output prints request bodies, AppRole secret_id included.
@@ -115,6 +140,8 @@ export class VaultBackend implements SecretBackend {
 
   async close(): Promise<void> {
     this.#client.stopAllRenewals?.();
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
   }
 
   /** One request with auth, a 403 re-login for AppRole, and abort. Resolves undefined on 404. */

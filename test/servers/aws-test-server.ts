@@ -495,7 +495,7 @@ export async function startAwsTestServer(
         );
     });
   });
-  const close = trackSockets(server);
+  const close = trackSockets(server, faults);
   const url = await listen(server);
   const first = identities[0]!;
 

@@ -29,6 +29,8 @@ export class FaultInjector {
   latencyMs = 0;
   private rules: FaultRule[] = [];
   private readonly counts = new Map<string, number>();
+  /** TCP connections accepted since the last resetCounts() (keep-alive shows as few). */
+  connections = 0;
   private readonly hung = new Set<ServerResponse>();
 
   inject(rule: FaultRule): void {
@@ -50,6 +52,7 @@ export class FaultInjector {
 
   resetCounts(): void {
     this.counts.clear();
+    this.connections = 0;
   }
 
   count(operation: string): void {
@@ -90,9 +93,10 @@ export class FaultInjector {
 }
 
 /** Tracks sockets so close() ends hung requests and keep-alive connections at once (HTTP or HTTPS). */
-export function trackSockets(server: Server): () => Promise<void> {
+export function trackSockets(server: Server, faults?: FaultInjector): () => Promise<void> {
   const sockets = new Set<Socket>();
-  server.on("connection", (socket) => {
+  server.on("connection", (socket: Socket) => {
+    if (faults) faults.connections += 1;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });

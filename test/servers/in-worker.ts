@@ -19,6 +19,8 @@ export interface WorkerServer<Seed extends (...args: never[]) => void> {
   setLatency(ms: number): Promise<void>;
   resetCounts(): Promise<void>;
   requests(operation?: string): Promise<number>;
+  /** TCP connections accepted since resetCounts(). */
+  connections(): Promise<number>;
   /** Closes the server and ends the worker. */
   close(): Promise<void>;
 }
@@ -98,6 +100,7 @@ function controls(call: (request: HostRequest) => Promise<unknown>) {
       await call({ op: "resetCounts" });
     },
     requests: async (operation?: string) => (await call({ op: "requests", operation })) as number,
+    connections: async () => (await call({ op: "connections" })) as number,
     close: async () => {
       await call({ op: "close" });
     },

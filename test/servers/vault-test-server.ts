@@ -448,7 +448,7 @@ export async function startVaultTestServer(
   const server = options.tls
     ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
     : createServer(onRequest);
-  const close = trackSockets(server);
+  const close = trackSockets(server, faults);
   const url = await listen(server);
 
   return {

@@ -18,6 +18,7 @@ export type HostRequest =
   | { op: "latency"; ms: number }
   | { op: "resetCounts" }
   | { op: "requests"; operation?: string | undefined }
+  | { op: "connections" }
   | { op: "close" };
 
 export interface HostReply {
@@ -78,6 +79,8 @@ async function run(request: HostRequest): Promise<unknown> {
       return undefined;
     case "requests":
       return server().faults.requests(request.operation);
+    case "connections":
+      return server().faults.connections;
     case "close":
       await hosted?.close();
       hosted = undefined;
