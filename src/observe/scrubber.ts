@@ -17,12 +17,19 @@ const MIN_LINE_LENGTH = 8;
  */
 const MIN_VALUE_LENGTH = 4;
 const TOO_COMMON = new Set(["true", "false", "null", "none", "auto"]);
+/** Every form is at least this long (values are at least MIN_VALUE_LENGTH). */
+const PREFIX = 3;
 
 export class Scrubber {
   readonly #values = new Set<string>();
   readonly #forms = new Set<string>();
-  /** Forms sorted longest first; rebuilt lazily after add(). */
-  #sorted: string[] | undefined;
+  #pending: string[] = [];
+  /**
+   * Forms bucketed by their first PREFIX characters, each bucket longest first, so a
+   * scrub costs one map lookup per character of text instead of one search per form:
+   * a daemon with a thousand tenants holds tens of thousands of forms.
+   */
+  #byPrefix: Map<string, string[]> | undefined;
 
   /** Number of distinct values registered (not counting their derived forms). */
   get size(): number {
@@ -34,17 +41,38 @@ export class Scrubber {
       return;
     if (this.#values.has(value)) return;
     this.#values.add(value);
-    for (const form of spellings(value)) {
-      if (form !== "") this.#forms.add(form);
-    }
-    // Tools often quote one line of a multi-line value (a PEM key, a .env file).
-    if (value.includes("\n")) {
-      for (const line of value.split(/\r?\n/)) {
-        const trimmed = line.trim();
-        if (trimmed.length >= MIN_LINE_LENGTH) this.#forms.add(trimmed);
+    // Spellings are derived on the next scrub: a run registers many values and may
+    // never print anything.
+    this.#pending.push(value);
+  }
+
+  #expand(): void {
+    for (const value of this.#pending) {
+      for (const form of spellings(value)) {
+        if (form !== "") this.#forms.add(form);
+      }
+      // Tools often quote one line of a multi-line value (a PEM key, a .env file).
+      if (value.includes("\n")) {
+        for (const line of value.split(/\r?\n/)) {
+          const trimmed = line.trim();
+          if (trimmed.length >= MIN_LINE_LENGTH) this.#forms.add(trimmed);
+        }
       }
     }
-    this.#sorted = undefined;
+    this.#pending = [];
+    this.#byPrefix = undefined;
+  }
+
+  #index(): Map<string, string[]> {
+    const index = new Map<string, string[]>();
+    for (const form of this.#forms) {
+      const key = form.slice(0, PREFIX);
+      const bucket = index.get(key);
+      if (bucket) bucket.push(form);
+      else index.set(key, [form]);
+    }
+    for (const bucket of index.values()) bucket.sort((a, b) => b.length - a.length);
+    return index;
   }
 
   /**
@@ -53,13 +81,16 @@ export class Scrubber {
    * fragment of either survives.
    */
   scrub(text: string): string {
+    if (this.#pending.length > 0) this.#expand();
     if (this.#forms.size === 0 || text === "") return text;
-    this.#sorted ??= [...this.#forms].sort((a, b) => b.length - a.length);
+    this.#byPrefix ??= this.#index();
     const spans: [number, number][] = [];
-    for (const form of this.#sorted) {
-      for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + 1)) {
-        spans.push([at, at + form.length]);
-      }
+    for (let at = 0; at + PREFIX <= text.length; at++) {
+      const bucket = this.#byPrefix.get(text.slice(at, at + PREFIX));
+      if (!bucket) continue;
+      // Longest first: the first form that matches here is the widest span.
+      const form = bucket.find((f) => text.startsWith(f, at));
+      if (form) spans.push([at, at + form.length]);
     }
     if (spans.length === 0) return text;
     spans.sort((a, b) => a[0] - b[0] || b[1] - a[1]);

@@ -89,4 +89,16 @@ describe("Scrubber with multi-line values", () => {
     expect(scrubber.scrub("bad line: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC")).toBe("bad line: ***");
     expect(scrubber.scrub("a } b")).toBe("a } b");
   });
+
+  it("masks the right values among tens of thousands (a daemon with a thousand tenants)", () => {
+    const scrubber = new Scrubber();
+    for (let i = 0; i < 20_000; i++) scrubber.add(`tenant-${i}-token-${(i * 7919).toString(36)}`);
+    scrubber.add("needle-secret-value");
+
+    const line = `{"msg":"failed","error":"bad token tenant-1234-token-${(1234 * 7919).toString(36)}","x":"needle-secret-value!"}`;
+    expect(scrubber.scrub(line)).toBe('{"msg":"failed","error":"bad token ***","x":"***!"}');
+    expect(scrubber.scrub("tenant-1234-token- is not a value")).toBe(
+      "tenant-1234-token- is not a value",
+    );
+  });
 });
