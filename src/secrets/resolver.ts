@@ -285,12 +285,15 @@ export class SecretResolver {
         schedule,
         cacheHit: got?.cacheHit ?? false,
       };
-      const where = describeRef(ref);
-      const prefix = where === "" ? "" : `${where}: `;
+      // Only messages need the location, and finding it may re-parse the job file.
+      const at = () => {
+        const where = describeRef(ref);
+        return where === "" ? "" : `${where}: `;
+      };
       if (!got?.secret) {
         problems.push({
           code: "SECRET_NOT_FOUND",
-          message: `${prefix}secret "${ref.name}" not found for tenant "${tenant}" (looked up ${backend.locationOf(tenant, ref.name)})`,
+          message: `${at()}secret "${ref.name}" not found for tenant "${tenant}" (looked up ${backend.locationOf(tenant, ref.name)})`,
         });
         resolvedEvents.push({ ...base, outcome: "not_found" });
         continue;
@@ -304,8 +307,8 @@ export class SecretResolver {
           problems.push({
             code: "SECRET_KEY_NOT_FOUND",
             message: fields
-              ? `${prefix}secret "${ref.name}" of tenant "${tenant}" has no key "${ref.key}" (its keys: ${Object.keys(fields).join(", ") || "none"})`
-              : `${prefix}secret "${ref.name}" of tenant "${tenant}" is a single value, not JSON or .env with keys, so ${ref.raw} cannot pick key "${ref.key}"`,
+              ? `${at()}secret "${ref.name}" of tenant "${tenant}" has no key "${ref.key}" (its keys: ${Object.keys(fields).join(", ") || "none"})`
+              : `${at()}secret "${ref.name}" of tenant "${tenant}" is a single value, not JSON or .env with keys, so ${ref.raw} cannot pick key "${ref.key}"`,
           });
           resolvedEvents.push({ ...base, outcome: "not_found" });
           continue;
@@ -317,7 +320,7 @@ export class SecretResolver {
       if (got.stale) degraded = true;
       const reason = placeholderReason(value);
       if (reason !== undefined) {
-        const message = `${prefix}secret "${displayName(ref)}" of tenant "${tenant}" looks like a placeholder: ${reason}`;
+        const message = `${at()}secret "${displayName(ref)}" of tenant "${tenant}" looks like a placeholder: ${reason}`;
         if (strict) problems.push({ code: "SECRET_INVALID", message });
         else warnings.push(message);
       }
