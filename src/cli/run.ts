@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { errorCode } from "../errors.js";
 import { runTenant, type TenantRunResult } from "../run-tenant.js";
+import { Semaphore } from "../secrets/semaphore.js";
 import { VERSION } from "../version.js";
 import { COMMON_OPTIONS, parseCommandArgs } from "./args.js";
 import { describeError, EXIT, exitCodeFor, oneLine, writeError, writeWarnings } from "./output.js";
@@ -121,7 +122,8 @@ export default async function runCommand(argv: string[]): Promise<number> {
       }
     };
 
-    const reports = await mapLimited(tenants, runner.config.runner.max_concurrent_runs, runOne);
+    const slots = new Semaphore(runner.config.runner.max_concurrent_runs);
+    const reports = await Promise.all(tenants.map((tenant) => slots.run(() => runOne(tenant))));
     progress?.clear();
     if (values.json) {
       process.stdout.write(
@@ -163,23 +165,6 @@ function formatReport(schedule: string, r: TenantReport): string {
   const what = r.skipped ? "unchanged" : "built";
   const degraded = r.degraded ? " degraded" : "";
   return `${what} ${schedule}/${r.tenant} ${r.catalog} views=${r.views} ${seconds}${degraded}`;
-}
-
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /** One status line per tenant on a terminal, redrawn in place. */

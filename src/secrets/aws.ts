@@ -7,10 +7,12 @@ import {
   type SecretsManagerClientConfig,
 } from "@aws-sdk/client-secrets-manager";
 import type { AwsBackendConfig } from "../config/runner-schema.js";
-import { TENANT_ID } from "../config/runner-schema.js";
+
 import { SecretError } from "../errors.js";
+import { assertTenant } from "./abort.js";
 import { awsError, batchEntryError, errorName } from "./aws-errors.js";
 import type { FetchedSecret, SecretBackend } from "./backend.js";
+import { Semaphore } from "./semaphore.js";
 import { objectFields, structuredFields } from "./structured.js";
 
 /**
@@ -186,7 +188,8 @@ export class AwsBackend implements SecretBackend {
             (chunk) => () => this.#batch(tenant, chunk, found, signal),
           )
         : unique.map((name) => () => this.#single(tenant, name, found, signal));
-    await runLimited(tasks, PARALLEL_CALLS);
+    const slots = new Semaphore(PARALLEL_CALLS);
+    await Promise.all(tasks.map((task) => slots.run(task)));
     return found;
   }
 
@@ -290,30 +293,9 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) {
-      const task = tasks[next++]!;
-      await task();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-}
-
 export function createAwsBackend(
   config: AwsBackendConfig,
   options?: AwsBackendOptions,
 ): AwsBackend {
   return new AwsBackend(config, options);
-}
-
-/** Tenant ids become part of a store path; anything the schema would refuse never reaches the store. */
-function assertTenant(tenant: string): void {
-  if (!TENANT_ID.test(tenant)) {
-    throw new SecretError(
-      "INVALID_NAME",
-      `tenant id ${JSON.stringify(tenant.slice(0, 64))} is not allowed (letters, digits, '_' and '-')`,
-    );
-  }
 }

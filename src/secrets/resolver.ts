@@ -2,6 +2,7 @@ import { placeholderReason } from "../config/placeholders.js";
 import { DuckcronError, type ErrorCode, SecretError } from "../errors.js";
 import type { DuckcronEvents, EventBus } from "../observe/events.js";
 import type { Scrubber } from "../observe/scrubber.js";
+import { untilAborted } from "./abort.js";
 import type { FetchedSecret, SecretBackend } from "./backend.js";
 import { describeRef, type SecretRef } from "./refs.js";
 import { Semaphore } from "./semaphore.js";
@@ -378,23 +379,4 @@ function valueKey(ref: { name: string; key?: string | undefined }): string {
 
 function displayName(ref: { name: string; key?: string | undefined }): string {
   return ref.key === undefined ? ref.name : `${ref.name}.${ref.key}`;
-}
-
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }

@@ -5,8 +5,9 @@ import { resolve } from "node:path";
 import type NodeVault from "node-vault";
 import nodeVault from "node-vault";
 import type { VaultBackendConfig } from "../config/runner-schema.js";
-import { TENANT_ID } from "../config/runner-schema.js";
+
 import { SecretError } from "../errors.js";
+import { assertTenant, untilAborted } from "./abort.js";
 import type { FetchedSecret, SecretBackend } from "./backend.js";
 import { objectFields, structuredFields } from "./structured.js";
 import { type VaultAuth, VaultSession } from "./vault-auth.js";
@@ -157,11 +158,11 @@ export class VaultBackend implements SecretBackend {
     };
     try {
       try {
-        return await abortable(attempt(), signal);
+        return await untilAborted(attempt(), signal);
       } catch (error) {
         if (statusOf(error) !== 403 || !this.#session.canRelogin) throw error;
         await this.#session.relogin();
-        return await abortable(request(), signal);
+        return await untilAborted(request(), signal);
       }
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
@@ -227,39 +228,9 @@ function fail(error: SecretError): never {
   throw error;
 }
 
-/** node-vault takes no AbortSignal; stop waiting when the run is aborted (the request ends on its timeout). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
 export function createVaultBackend(
   config: VaultBackendConfig,
   options?: VaultBackendOptions,
 ): VaultBackend {
   return new VaultBackend(config, options);
-}
-
-/** Tenant ids become part of a store path; anything the schema would refuse never reaches the store. */
-function assertTenant(tenant: string): void {
-  if (!TENANT_ID.test(tenant)) {
-    throw new SecretError(
-      "INVALID_NAME",
-      `tenant id ${JSON.stringify(tenant.slice(0, 64))} is not allowed (letters, digits, '_' and '-')`,
-    );
-  }
 }
