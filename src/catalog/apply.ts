@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { access, chmod, mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { access, chmod, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   type DuckDBConnection,
@@ -11,7 +11,7 @@ import {
 import { CatalogError, DuckcronError } from "../errors.js";
 import type { EventBus } from "../observe/events.js";
 import { inlineParams } from "./inline.js";
-import { acquireLockFile, withPathMutex } from "./lock.js";
+import { acquireLockFile, isAlive, withPathMutex } from "./lock.js";
 import { readCatalogMetadata } from "./metadata.js";
 import type { Plan, PlanParam, Statement } from "./plan.js";
 import { secretParametersSupported } from "./self-test.js";
@@ -55,6 +55,7 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
     await mkdir(dirname(catalogPath), { recursive: true });
     const release = await acquireLockFile(`${catalogPath}.lock`, catalogPath);
     try {
+      await removeAbandonedBuilds(catalogPath);
       if (!options.force && (await upToDate(plan))) {
         return finish(plan, options, started, true);
       }
@@ -64,6 +65,21 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
       await release();
     }
   });
+}
+
+/**
+ * A build killed mid-way (SIGKILL, OOM, power loss) leaves its temp file behind. We
+ * hold the catalog's lock, so a temp file of a process that is gone is garbage.
+ */
+async function removeAbandonedBuilds(catalogPath: string): Promise<void> {
+  const prefix = `.${basename(catalogPath)}.tmp-`;
+  for (const name of await readdir(dirname(catalogPath))) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number.parseInt(name.slice(prefix.length), 10);
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
+      await rm(join(dirname(catalogPath), name), { force: true });
+    }
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -26,7 +26,7 @@ export async function withPathMutex<T>(path: string, fn: () => Promise<T>): Prom
   }
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

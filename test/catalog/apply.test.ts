@@ -2,7 +2,7 @@
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -320,6 +320,21 @@ describe("failures leave the old catalog untouched", () => {
     expect(error.code).toBe("CATALOG_BUILD_FAILED");
     expect(error.message).toMatch(/^view broken: .*No files found/);
     expect((await readFile(old.path)).equals(old.bytes)).toBe(true);
+    expect(await leftovers(join(old.dir, "out"))).toEqual([]);
+  });
+
+  it("a build killed outright leaves a temp file that the next build removes", async () => {
+    const old = await builtCatalog();
+    // What SIGKILL mid-build leaves: a temp file (and WAL) of a process that is gone.
+    const dead = 2 ** 22 + 12345; // above Linux's highest pid_max: never a live process
+    const stale = join(old.dir, "out", `.${basename(old.path)}.tmp-${dead}-0badc0de`);
+    await writeFile(stale, "half a catalog");
+    await writeFile(`${stale}.wal`, "half a log");
+    const p = await planFresh(
+      definition({ views: [{ name: "v", sql: "SELECT 2 AS x" }] }),
+      old.dir,
+    );
+    await apply(p, { scrubber: NO_SCRUB, tenant: "acme", force: true });
     expect(await leftovers(join(old.dir, "out"))).toEqual([]);
   });
 
