@@ -18,10 +18,18 @@ const tenantId = z
     "tenant ids use letters, digits, '_' and '-', start with a letter or digit, at most 63 characters",
   );
 
+/**
+ * Zones already checked. Each check builds an ICU formatter whose native memory the
+ * garbage collector barely sees; 10,000 schedules would hold hundreds of MB.
+ */
+const validZones = new Set<string>();
+
 const timezone = z.string().refine(
   (tz) => {
+    if (validZones.has(tz)) return true;
     try {
       new Intl.DateTimeFormat("en-US", { timeZone: tz });
+      validZones.add(tz);
       return true;
     } catch {
       return false;
