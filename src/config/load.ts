@@ -53,6 +53,8 @@ const SENSITIVE_ROOTS: readonly ConfigPath[] = [
 ];
 /** Fields of a secrets backend that hold credentials (token, secret_id, client_secret, ...). */
 const CREDENTIAL_FIELD = /(^|_)(token|secret|password|passphrase|credentials?|key)(_|$)/;
+/** DuckDB's legacy credential settings (s3_secret_access_key, azure_storage_connection_string, ...). */
+const CREDENTIAL_SETTING = /(^|_)(token|secret|password|key|connection_string)(_|$)/;
 const SECRET_ENTRY_KEYS = new Set(["name", "type", "provider", "persistent", "scope"]);
 const TEMPLATE_MARKERS = [plainTemplate, secretTemplate];
 
@@ -374,9 +376,23 @@ function jobSourcePath(path: ConfigPath, raw: unknown): ConfigPath {
     : ["duckdb", "secrets", index, written, ...path.slice(5)];
 }
 
+function isCredentialSetting(path: ConfigPath): boolean {
+  const [section, field, name] = path;
+  return (
+    section === "duckdb" &&
+    field === "settings" &&
+    typeof name === "string" &&
+    CREDENTIAL_SETTING.test(name)
+  );
+}
+
 function sensitiveValues(uses: readonly { path: ConfigPath; value: string }[]): string[] {
   const values = uses
-    .filter((u) => u.value !== "" && SENSITIVE_ROOTS.some((root) => startsWith(u.path, root)))
+    .filter(
+      (u) =>
+        u.value !== "" &&
+        (SENSITIVE_ROOTS.some((root) => startsWith(u.path, root)) || isCredentialSetting(u.path)),
+    )
     .map((u) => u.value);
   return [...new Set(values)];
 }

@@ -438,6 +438,25 @@ describe("placeholders", () => {
     ]);
   });
 
+  it("record env values of DuckDB's credential settings as sensitive, and no other settings", async () => {
+    const root = await writeTree({
+      "job.yaml": [
+        "version: 1",
+        "duckdb:",
+        "  database: out/${tenant}.duckdb",
+        "  settings:",
+        "    s3_secret_access_key: ${env:LEGACY_KEY}",
+        "    azure_storage_connection_string: ${env:AZ_CONN}",
+        "    memory_limit: ${env:MEM}",
+        "",
+      ].join("\n"),
+    });
+    const job = await loadJob(join(root, "job.yaml"), {
+      env: { LEGACY_KEY: "legacy-s3-key-9a8b", AZ_CONN: "AccountKey=abcd1234", MEM: "1GB" },
+    });
+    expect([...job.sensitive].sort()).toEqual(["AccountKey=abcd1234", "legacy-s3-key-9a8b"]);
+  });
+
   it("record env values of backend credentials as sensitive", async () => {
     const root = await writeTree({
       "runner.yaml": yaml`
