@@ -7,5 +7,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // CI also keeps a machine-readable summary (.ci/run prints "N passed, N failed" from it).
+    reporters: process.env.CI
+      ? ["default", ["json", { outputFile: ".tmp/vitest.json" }]]
+      : ["default"],
   },
 });
