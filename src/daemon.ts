@@ -103,7 +103,7 @@ export class Daemon {
     });
     this.#releasers.push(() => this.#metrics.dispose());
 
-    this.#secrets = await this.#openSecrets(config.secrets);
+    this.#secrets = await this.#openSecrets(config.secrets, runner.dir);
     const { backend } = this.#secrets;
     this.#releasers.push(() => backend.close());
 
@@ -177,10 +177,30 @@ export class Daemon {
    */
   async reload(): Promise<boolean> {
     const { logger } = this.#options;
-    let runner: LoadedRunner;
+    let opened: Secrets | undefined;
     try {
-      runner = await loadRunner(this.#options.configPath, { strict: this.#options.strict });
+      const runner = await loadRunner(this.#options.configPath, { strict: this.#options.strict });
+      const config = runner.config.runner;
+      // Everything that can fail happens before anything is swapped.
+      if (JSON.stringify(config.secrets) !== JSON.stringify(this.#secrets.config)) {
+        opened = await this.#openSecrets(config.secrets, runner.dir);
+      }
+      this.#scheduler.reload(config.schedules, config);
+      if (opened) {
+        // Builds already running keep the resolver they started with, so the old
+        // backend stays open until shutdown.
+        this.#secrets = opened;
+        const { backend } = opened;
+        this.#releasers.push(() => backend.close());
+      }
+      this.#adopt(runner);
+      this.#metrics.setSchedules(scheduleInfo(runner));
+      this.#publishNextRuns();
+      this.events.emit("config:loaded", { path: runner.file, outcome: "reloaded" });
+      logger.info({ config: runner.file, schedules: config.schedules.length }, "config reloaded");
+      return true;
     } catch (error) {
+      await opened?.backend.close().catch(() => {});
       const message = error instanceof Error ? error.message : String(error);
       logger.error(
         { code: error instanceof DuckcronError ? error.code : "INTERNAL", error: message },
@@ -193,21 +213,6 @@ export class Daemon {
       });
       return false;
     }
-    const config = runner.config.runner;
-    if (JSON.stringify(config.secrets) !== JSON.stringify(this.#secrets.config)) {
-      // Builds already running keep the resolver they started with, so the old
-      // backend stays open until shutdown.
-      this.#secrets = await this.#openSecrets(config.secrets);
-      const { backend } = this.#secrets;
-      this.#releasers.push(() => backend.close());
-    }
-    this.#adopt(runner);
-    this.#scheduler.reload(config.schedules, config);
-    this.#metrics.setSchedules(scheduleInfo(runner));
-    this.#publishNextRuns();
-    this.events.emit("config:loaded", { path: runner.file, outcome: "reloaded" });
-    logger.info({ config: runner.file, schedules: config.schedules.length }, "config reloaded");
-    return true;
   }
 
   /** Stops firing, lets running builds finish for shutdown_grace, then aborts them. */
@@ -227,8 +232,8 @@ export class Daemon {
     this.#runner = runner;
   }
 
-  async #openSecrets(config: SecretsBackendConfig): Promise<Secrets> {
-    const backend = await createBackend(config, { baseDir: this.#runner.dir });
+  async #openSecrets(config: SecretsBackendConfig, baseDir: string): Promise<Secrets> {
+    const backend = await createBackend(config, { baseDir });
     const resolver = new SecretResolver({
       backend,
       cacheTtlMs: config.cache_ttl,

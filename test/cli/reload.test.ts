@@ -80,6 +80,26 @@ describe("duckcron start on SIGHUP", { timeout: 60_000 }, () => {
     expect(text).toMatch(/^duckcron_next_run_timestamp_seconds\{schedule="sales_nightly"\} \d+/m);
   });
 
+  it("rejects a config whose secrets backend cannot be set up, and keeps serving", async () => {
+    // Valid YAML and schema, but Vault needs an address (url or VAULT_ADDR) to start.
+    writeFileSync(
+      join(dir, "runner.yaml"),
+      original.replace(
+        /secrets:\n(?: {4}.*\n)+/,
+        "secrets:\n    type: vault\n    token: t0k3n-for-reload-test\n",
+      ),
+    );
+    const mark = logs.lines.length;
+    daemon.kill("SIGHUP");
+    const rejected = await logs.next(
+      (l) => l.msg === "config rejected; keeping the previous config",
+      mark,
+    );
+    expect(rejected.error).toMatch(/VAULT_ADDR/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(await metrics()).toMatch(/^duckcron_config_reloads_total\{status="failure"\} 2$/m);
+  });
+
   it("still stops cleanly", async () => {
     const exited = new Promise<number | null>((done) => daemon.on("exit", (code) => done(code)));
     daemon.kill("SIGTERM");
