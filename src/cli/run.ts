@@ -41,7 +41,12 @@ export default async function runCommand(argv: string[]): Promise<number> {
       },
       USAGE,
     );
+    // The DuckDB self-test runs on DuckDB's threads while the config is read.
+    const selfTest = import("../catalog/self-test.js")
+      .then((m) => m.secretParametersSupported())
+      .catch(() => false);
     const { runner, schedule, strict } = await loadSchedule(positionals, values, USAGE);
+    await selfTest;
     const tenants = values.tenant ?? schedule.tenants;
     checkTenants(runner, schedule, tenants);
 
