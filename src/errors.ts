@@ -34,17 +34,21 @@ export interface DuckcronErrorOptions {
   /** Retrying the same operation later may succeed (backend down, lock held). */
   retryable?: boolean;
   cause?: unknown;
+  /** The config field the problem is about, e.g. ["duckdb", "secrets", 0], so a caller that knows the file can locate it. */
+  path?: readonly (string | number)[] | undefined;
 }
 
 export class DuckcronError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
+  readonly path: readonly (string | number)[] | undefined;
 
   constructor(code: ErrorCode, message: string, options: DuckcronErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retryable = options.retryable ?? false;
+    this.path = options.path;
   }
 }
 

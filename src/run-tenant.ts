@@ -2,9 +2,10 @@ import { type ApplyResult, apply } from "./catalog/apply.js";
 import { readCatalogMetadata } from "./catalog/metadata.js";
 import { catalogPathFor, type Plan, plan, type Statement } from "./catalog/plan.js";
 import type { LoadedJob } from "./config/load.js";
+import { CatalogError, DuckcronError } from "./errors.js";
 import type { EventBus } from "./observe/events.js";
 import type { Scrubber } from "./observe/scrubber.js";
-import { collectSecretRefs } from "./secrets/refs.js";
+import { collectSecretRefs, formatRefPath } from "./secrets/refs.js";
 import type { ResolvedSecrets, SecretResolver } from "./secrets/resolver.js";
 
 /**
@@ -46,7 +47,24 @@ export async function planTenant(ctx: TenantRunContext): Promise<PlannedRun> {
   const definition = { definition: job.definition, dir: job.dir };
   // The previous build's record carries the fingerprint salt and what to drop.
   const previous = await readCatalogMetadata(catalogPathFor(definition, tenant));
-  return { plan: plan({ job: definition, tenant, secrets, previous }), secrets };
+  try {
+    return { plan: plan({ job: definition, tenant, secrets, previous }), secrets };
+  } catch (error) {
+    throw located(error, job);
+  }
+}
+
+/** Prefixes an error about a config field with that field's file, line and column. */
+function located(error: unknown, job: LoadedJob): unknown {
+  if (!(error instanceof DuckcronError) || error.path === undefined) return error;
+  const { file, line, col } = job.locate(error.path);
+  return new CatalogError(
+    error.code,
+    `${file}:${line}:${col}: ${formatRefPath(error.path)}: ${error.message}`,
+    {
+      retryable: error.retryable,
+    },
+  );
 }
 
 export interface TenantRunResult extends ApplyResult {

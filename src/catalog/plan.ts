@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { ExtensionRef, JobFile } from "../config/job-schema.js";
+import { CatalogError } from "../errors.js";
 import type { DuckcronEvents } from "../observe/events.js";
 import { VERSION as DUCKCRON_VERSION } from "../version.js";
 import { inlineParams } from "./inline.js";
@@ -124,8 +125,17 @@ export function plan(input: PlanInput): Plan {
     statements.push(dropPersistentSecretStatement(name, type));
   }
   const ctx = { tenant, secrets: input.secrets };
-  for (const secret of duckdb.secrets)
-    statements.push(createSecretStatement(secret, ctx, previousNames.has(secret.name)));
+  duckdb.secrets.forEach((secret, index) => {
+    try {
+      statements.push(createSecretStatement(secret, ctx, previousNames.has(secret.name)));
+    } catch (error) {
+      // A value that renders wrong is only known per tenant, at plan time: say which entry.
+      if (error instanceof CatalogError && error.path === undefined) {
+        throw new CatalogError(error.code, error.message, { path: ["duckdb", "secrets", index] });
+      }
+      throw error;
+    }
+  });
   for (const a of definition.attachments) statements.push(attachStatement(a, tenant, dir));
 
   const schemas = new Set<string>();

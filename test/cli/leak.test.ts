@@ -115,7 +115,9 @@ describe("secret values never leak", () => {
   it("a value DuckDB would echo in a cast error is refused before DuckDB sees it", async () => {
     const result = await run(["run", "leak", "-c", "bad/runner.yaml"]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/secret api: verify_ssl: must render to true or false/);
+    expect(result.stderr).toMatch(
+      /echo\.yaml:\d+:\d+: duckdb\.secrets\[0\]: secret api: verify_ssl: must render to true or false/,
+    );
     const json = await run(["run", "leak", "-c", "bad/runner.yaml", "--json"]);
     expect(json.code).toBe(1);
   });
