@@ -1,15 +1,14 @@
 // Bundles the CLI (and the library entry) with esbuild. Loading ~200 small ES
 // modules of zod and yaml cost more than half of `duckcron validate`'s start-up;
-// one bundle with per-command chunks halves it. Packages with native code, worker
-// threads or large optional parts stay external and load from node_modules.
+// one bundle with per-command chunks halves it. The rule: `dependencies` are what
+// the bundle loads from node_modules at run time (native code, worker threads,
+// large optional parts); everything else it imports is bundled, so pure-JS
+// libraries such as zod and yaml are devDependencies.
 import { readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
-const BUNDLED = new Set(["zod", "yaml", "js-yaml", "croner", "fastest-levenshtein"]);
-const external = Object.keys(pkg.dependencies)
-  .filter((name) => !BUNDLED.has(name))
-  .flatMap((name) => [name, `${name}/*`]);
+const external = Object.keys(pkg.dependencies).flatMap((name) => [name, `${name}/*`]);
 
 rmSync(new URL("../dist", import.meta.url), { recursive: true, force: true });
 await build({
