@@ -1,8 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import type { Registry } from "prom-client";
 import { DuckcronError } from "../errors.js";
+import { writeAtomically } from "../write-atomically.js";
 
 /**
  * One-shot metrics export for runs started by cron, Kubernetes CronJobs or ETL
@@ -110,33 +108,17 @@ function splitCredentials(url: string): { base: string; authorization?: string }
   };
 }
 
-/**
- * Writes the registry for node_exporter's textfile collector: to a hidden temp
- * file in the same directory (not `*.prom`, so the collector ignores it), synced,
- * then renamed over `path`, so a scrape never sees half a file.
- */
+/** Writes the registry for node_exporter's textfile collector; a scrape never sees half a file. */
 export async function writeTextfile(
   registry: Registry,
   path: string,
   opts: ExportOptions = {},
 ): Promise<void> {
   const body = await exposition(registry, opts.include);
-  const temp = join(
-    dirname(path),
-    `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`,
-  );
   try {
     // 0644: node_exporter usually runs as another user and must read it.
-    const handle = await open(temp, "wx", 0o644);
-    try {
-      await handle.writeFile(body, "utf8");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
+    await writeAtomically(path, body, 0o644);
   } catch (error) {
-    await rm(temp, { force: true });
     throw new DuckcronError(
       "METRICS_EXPORT_FAILED",
       `writing the metrics textfile ${path} failed: ${(error as Error).message}`,

@@ -1,6 +1,7 @@
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
 import { z } from "zod";
+import { writeAtomically } from "../write-atomically.js";
 
 /**
  * The scheduler's memory across restarts: when each schedule+tenant last ran, for
@@ -36,8 +37,6 @@ export interface OpenedState {
   /** Set when the file existed but could not be used; the store starts empty. */
   issue?: string;
 }
-
-let tempCounter = 0;
 
 export class StateStore {
   readonly path: string;
@@ -106,34 +105,15 @@ export class StateStore {
     while (this.#dirty) {
       this.#dirty = false;
       try {
-        await this.#writeOnce(JSON.stringify({ version: 1, runs: this.#runs } satisfies StateFile));
+        await writeAtomically(
+          this.path,
+          JSON.stringify({ version: 1, runs: this.#runs } satisfies StateFile),
+        );
       } catch (error) {
         this.#onWarning(
           `${this.path}: could not save scheduler state: ${(error as Error).message}`,
         );
       }
     }
-  }
-
-  async #writeOnce(text: string): Promise<void> {
-    const temp = `${this.path}.${process.pid}.${++tempCounter}.tmp`;
-    try {
-      const handle = await open(temp, "w", 0o644);
-      try {
-        await handle.writeFile(text, "utf8");
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.path);
-    } catch (error) {
-      await unlink(temp).catch(() => {});
-      throw error;
-    }
-    // The rename itself is durable only once the directory entry is synced; best effort
-    // because some file systems refuse fsync on a directory.
-    const dir = await open(dirname(this.path), "r").catch(() => undefined);
-    await dir?.sync().catch(() => {});
-    await dir?.close();
   }
 }

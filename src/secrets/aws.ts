@@ -292,10 +292,3 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 }
-
-export function createAwsBackend(
-  config: AwsBackendConfig,
-  options?: AwsBackendOptions,
-): AwsBackend {
-  return new AwsBackend(config, options);
-}

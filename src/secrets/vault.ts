@@ -227,10 +227,3 @@ export class VaultBackend implements SecretBackend {
 function fail(error: SecretError): never {
   throw error;
 }
-
-export function createVaultBackend(
-  config: VaultBackendConfig,
-  options?: VaultBackendOptions,
-): VaultBackend {
-  return new VaultBackend(config, options);
-}
