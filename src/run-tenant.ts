@@ -1,6 +1,7 @@
 import { type ApplyResult, apply } from "./catalog/apply.js";
 import { readCatalogMetadata } from "./catalog/metadata.js";
-import { catalogPathFor, type Plan, plan, type Statement } from "./catalog/plan.js";
+import { catalogPathFor, type Plan, plan } from "./catalog/plan.js";
+import type { Statement } from "./catalog/statement.js";
 import type { LoadedJob } from "./config/load.js";
 import { CatalogError, DuckcronError } from "./errors.js";
 import type { EventBus } from "./observe/events.js";

@@ -13,8 +13,9 @@ import type { EventBus } from "../observe/events.js";
 import { inlineParams } from "./inline.js";
 import { acquireLockFile, isAlive, withPathMutex } from "./lock.js";
 import { readCatalogMetadata } from "./metadata.js";
-import type { Plan, PlanParam, Statement } from "./plan.js";
+import type { Plan } from "./plan.js";
 import { secretParametersSupported } from "./self-test.js";
+import type { PlanParam, Statement } from "./statement.js";
 
 export interface ApplyOptions {
   /** Masks every known secret value; DuckDB's error texts pass through it. */

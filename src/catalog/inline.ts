@@ -1,6 +1,6 @@
 import { CatalogError } from "../errors.js";
-import type { PlanParam, Statement } from "./plan.js";
 import { quoteLiteral } from "./sql.js";
+import type { PlanParam, Statement } from "./statement.js";
 
 /** How one parameter reads as SQL text. */
 export function paramLiteral(param: PlanParam): string {

@@ -1,11 +1,32 @@
-import type { CatalogMetadata, Statement } from "./plan.js";
 import { quoteLiteral } from "./sql.js";
+import type { Statement } from "./statement.js";
 
 /**
  * The `duckcron` schema each catalog carries: what built it and from which
  * definition. Names, types and hashes only; secret values never reach the file.
  */
 export const METADATA_SCHEMA = "duckcron";
+
+export interface SecretRecord {
+  name: string;
+  type: string;
+  persistent: boolean;
+}
+
+/** What a catalog file records about itself (schema `duckcron`). Names and types only, never values. */
+export interface CatalogMetadata {
+  formatVersion: number;
+  fingerprint: string;
+  /** Key of the fingerprint HMAC; random per catalog. */
+  salt: string;
+  builtAt: string;
+  duckcronVersion: string;
+  tenant: string;
+  /** View key (`name` or `schema.name`) to a hash of its definition. */
+  views: Record<string, string>;
+  secrets: SecretRecord[];
+  hasTables: boolean;
+}
 
 export function metadataStatements(m: CatalogMetadata): Statement[] {
   const lit = quoteLiteral;

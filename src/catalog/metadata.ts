@@ -1,8 +1,7 @@
 import { access } from "node:fs/promises";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { CatalogError } from "../errors.js";
-import { METADATA_SCHEMA } from "./metadata-sql.js";
-import type { CatalogMetadata } from "./plan.js";
+import { type CatalogMetadata, METADATA_SCHEMA } from "./metadata-sql.js";
 
 /** Options for opening someone else's catalog to look, and nothing else. */
 const LOOK_ONLY = {

@@ -1,57 +1,17 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { ExtensionRef, JobFile } from "../config/job-schema.js";
 import { CatalogError } from "../errors.js";
-import type { DuckcronEvents } from "../observe/events.js";
 import { VERSION as DUCKCRON_VERSION } from "../version.js";
 import { inlineParams } from "./inline.js";
-import { metadataStatements } from "./metadata-sql.js";
+import { type CatalogMetadata, metadataStatements } from "./metadata-sql.js";
 import { renderPlain, resolveLocal } from "./render.js";
 import { createSecretStatement, dropPersistentSecretStatement } from "./secret-sql.js";
 import { keyword, quoteLiteral } from "./sql.js";
+import type { PlanParam, Statement } from "./statement.js";
 import { attachStatement, schemaStatement, sha256, viewKey, viewStatement } from "./view-sql.js";
 
 /** Bumped when the catalog layout or the fingerprint input changes, forcing a rebuild. */
 export const CATALOG_FORMAT_VERSION = 1;
-
-export interface PlanParam {
-  value: string | number | boolean | readonly string[];
-  sensitive: boolean;
-}
-
-export interface Statement {
-  stage: "extension" | "secret" | "attach" | "view" | "metadata";
-  /** Object name for progress and errors, e.g. "secret lake", "view sales". */
-  target: string;
-  /** With $1.. placeholders for params. */
-  sql: string;
-  params: readonly PlanParam[];
-  /** Set on secret statements: what apply reports as a duckdb:secret event. */
-  secret?: Pick<
-    DuckcronEvents["duckdb:secret"],
-    "name" | "type" | "persistent" | "scope" | "action"
-  >;
-}
-
-export interface SecretRecord {
-  name: string;
-  type: string;
-  persistent: boolean;
-}
-
-/** What a catalog file records about itself (schema `duckcron`). Names and types only, never values. */
-export interface CatalogMetadata {
-  formatVersion: number;
-  fingerprint: string;
-  /** Key of the fingerprint HMAC; random per catalog. */
-  salt: string;
-  builtAt: string;
-  duckcronVersion: string;
-  tenant: string;
-  /** View key (`name` or `schema.name`) to a hash of its definition. */
-  views: Record<string, string>;
-  secrets: SecretRecord[];
-  hasTables: boolean;
-}
 
 export interface Plan {
   catalogPath: string;

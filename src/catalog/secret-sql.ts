@@ -1,9 +1,9 @@
 import type { SecretDefinition } from "../config/job-schema.js";
 import { type ParamKind, SECRET_TYPES, type SecretTypeSpec } from "../config/secret-types.js";
 import { CatalogError } from "../errors.js";
-import type { PlanParam, Statement } from "./plan.js";
 import { type RenderContext, render } from "./render.js";
 import { keyword, quoteIdentifier, quoteLiteral } from "./sql.js";
+import type { PlanParam, Statement } from "./statement.js";
 
 /** Collects `$n` placeholders and their values for one statement. */
 class Params {

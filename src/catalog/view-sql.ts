@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import type { AttachmentDefinition, ViewDefinition } from "../config/job-schema.js";
 import { CatalogError } from "../errors.js";
-import type { Statement } from "./plan.js";
 import { renderPlain, resolveLocal } from "./render.js";
 import { keyword, quoteIdentifier, quoteLiteral } from "./sql.js";
+import type { Statement } from "./statement.js";
 
 /**
  * Views and attachments. None of this may hold a secret (the schema forbids it):

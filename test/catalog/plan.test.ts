@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: job definitions hold ${...} references on purpose
 import { describe, expect, it } from "vitest";
-import { formatStatement, plan, type Statement } from "../../src/catalog/plan.js";
+import { formatStatement, plan } from "../../src/catalog/plan.js";
+import type { Statement } from "../../src/catalog/statement.js";
 import { job, secretsOf } from "./helpers.js";
 
 const DIR = "/srv/jobs";
