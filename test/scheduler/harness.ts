@@ -5,13 +5,8 @@ import {
 } from "../../src/config/runner-schema.js";
 import type { DuckcronEvents, EventName } from "../../src/observe/events.js";
 import { EventBus } from "../../src/observe/events.js";
-import type {
-  RunFn,
-  RunOutcome,
-  RunRequest,
-  SchedulerRunner,
-} from "../../src/scheduler/scheduler.js";
-import { Scheduler } from "../../src/scheduler/scheduler.js";
+import type { RunFn, RunOutcome, RunRequest } from "../../src/scheduler/run-lifecycle.js";
+import { Scheduler, type SchedulerRunner } from "../../src/scheduler/scheduler.js";
 import type { StateStore } from "../../src/scheduler/state.js";
 import { FakeClock } from "./fake-clock.js";
 
