@@ -7,7 +7,7 @@ import { type CatalogMetadata, metadataStatements } from "./metadata-sql.js";
 import { renderPlain, resolveLocal } from "./render.js";
 import { createSecretStatement, dropPersistentSecretStatement } from "./secret-sql.js";
 import { keyword, quoteLiteral } from "./sql.js";
-import type { PlanParam, Statement } from "./statement.js";
+import type { Statement } from "./statement.js";
 import { attachStatement, schemaStatement, sha256, viewKey, viewStatement } from "./view-sql.js";
 
 /** Bumped when the catalog layout or the fingerprint input changes, forcing a rebuild. */

@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
+import type { Schedule } from "../../src/config/runner-schema.js";
 import { DuckcronError } from "../../src/errors.js";
 import { MAX_TIMER_DELAY_MS } from "../../src/scheduler/clock.js";
-import { eventsOf, harness, iso, runner, schedule, stopAll } from "./harness.js";
+import { Firing } from "../../src/scheduler/firing.js";
+import { FakeClock } from "./fake-clock.js";
+import { harness, iso, runner, schedule, stopAll } from "./harness.js";
 
 afterEach(stopAll);
 
@@ -128,104 +131,42 @@ describe("when schedules fire", () => {
   });
 });
 
-describe("overlap", () => {
-  it("skip (default): a fire that finds the previous run still going is skipped", async () => {
-    const h = harness({ schedules: [schedule({ name: "s", cron: "* * * * *" })] });
-    h.scheduler.start();
-    await h.clock.advance(60_000);
-    await h.clock.advance(60_000);
-    expect(h.runs.calls).toHaveLength(1);
-    expect(eventsOf(h.log, "run:skipped")).toEqual([
-      { schedule: "s", tenant: "acme", reason: "overlap" },
+describe("Firing alone", () => {
+  const fires = (clock: FakeClock, schedules: Schedule[]) => {
+    const seen: string[] = [];
+    const firing = new Firing({
+      schedules,
+      timezone: "UTC",
+      clock,
+      onFire: (s, tenant, at) => seen.push(`${s.name}/${tenant}@${at.toISOString()}`),
+    });
+    return { firing, seen };
+  };
+
+  it("hands on each fire per tenant with its cron time, and nothing before start or after stop", async () => {
+    const clock = new FakeClock("2026-01-01T00:00:00Z");
+    const { firing, seen } = fires(clock, [
+      schedule({ name: "h", cron: "0 * * * *", tenants: ["acme", "globex"] }),
     ]);
-    h.runs.finish();
-    await h.clock.advance(60_000);
-    expect(h.runs.calls).toHaveLength(2);
+    await clock.advanceTo("2026-01-01T01:00:00Z");
+    expect(seen).toEqual([]);
+    firing.start();
+    await clock.advanceTo("2026-01-01T02:00:00Z");
+    firing.stop();
+    await clock.advanceTo("2026-01-01T05:00:00Z");
+    expect(seen).toEqual(["h/acme@2026-01-01T02:00:00.000Z", "h/globex@2026-01-01T02:00:00.000Z"]);
+    expect(clock.pendingTimers).toBe(0);
   });
 
-  it("skip also applies while the previous run is still waiting for a slot", async () => {
-    const h = harness({
-      schedules: [
-        schedule({ name: "hog", cron: "0 * * * *" }),
-        schedule({ name: "s", cron: "*/10 * * * *" }),
-      ],
-      runner: { max_concurrent_runs: 1 },
-      start: "2026-01-01T00:59:30Z",
-    });
-    h.scheduler.start();
-    await h.clock.advanceTo("2026-01-01T01:00:00Z"); // hog runs, s waits for the slot
-    await h.clock.advanceTo("2026-01-01T01:10:00Z");
-    expect(h.runs.calls.map((c) => c.schedule.name)).toEqual(["hog"]);
-    expect(eventsOf(h.log, "run:skipped")).toEqual([
-      { schedule: "s", tenant: "acme", reason: "overlap" },
+  it("reload keeps an unchanged schedule's timer but fires it with the new tenants", async () => {
+    const clock = new FakeClock("2026-01-01T00:00:00Z");
+    const { firing, seen } = fires(clock, [schedule({ name: "h", cron: "0 * * * *" })]);
+    firing.start();
+    firing.reload([schedule({ name: "h", cron: "0 * * * *", tenants: ["initech"] })], "UTC");
+    await clock.advanceTo("2026-01-01T01:00:00Z");
+    expect(seen).toEqual(["h/initech@2026-01-01T01:00:00.000Z"]);
+    expect(firing.entries().map((e) => [e.schedule.name, iso(e.nextRun)])).toEqual([
+      ["h", "2026-01-01T02:00:00.000Z"],
     ]);
-  });
-
-  it("queue: keeps one fire waiting behind the running one and skips further fires", async () => {
-    const h = harness({
-      schedules: [schedule({ name: "q", cron: "* * * * *", overlap: "queue" })],
-    });
-    h.scheduler.start();
-    await h.clock.advance(60_000); // runs
-    await h.clock.advance(60_000); // queued
-    await h.clock.advance(60_000); // skipped: one is already queued
-    expect(h.runs.calls).toHaveLength(1);
-    expect(h.scheduler.status().schedules[0]?.tenants[0]).toMatchObject({
-      active: true,
-      queued: true,
-    });
-    expect(eventsOf(h.log, "run:skipped")).toHaveLength(1);
-    h.runs.finish();
-    await h.clock.advance(0);
-    expect(h.runs.calls.map((c) => iso(c.scheduledAt))).toEqual([
-      "2026-01-01T00:01:00.000Z",
-      "2026-01-01T00:02:00.000Z",
-    ]);
-  });
-});
-
-describe("concurrency limits", () => {
-  it("never runs more than max_concurrent_runs at once and starts waiting runs in FIFO order", async () => {
-    const names = ["a", "b", "c", "d", "e"];
-    const h = harness({
-      schedules: names.map((name) => schedule({ name, cron: "0 * * * *", tenants: [`t-${name}`] })),
-      runner: { max_concurrent_runs: 2 },
-    });
-    h.scheduler.start();
-    await h.clock.advanceTo("2026-01-01T01:00:00Z");
-    expect(h.runs.inFlight).toBe(2);
-    expect(h.scheduler.status()).toMatchObject({ running: 2, waiting: 3 });
-    while (h.runs.inFlight > 0) {
-      h.runs.finish();
-      await h.clock.advance(0);
-    }
-    expect(h.runs.maxInFlight).toBe(2);
-    expect(h.runs.calls.map((c) => c.schedule.name)).toEqual(names);
-  });
-
-  it("limits runs per tenant without holding up other tenants queued behind", async () => {
-    const h = harness({
-      schedules: [
-        schedule({ name: "x", cron: "0 * * * *", tenants: ["acme", "globex"] }),
-        schedule({ name: "y", cron: "0 * * * *", tenants: ["acme", "initech"] }),
-      ],
-      runner: { max_concurrent_runs: 10, max_concurrent_runs_per_tenant: 1 },
-    });
-    const inFlight = new Map<string, number>();
-    const maxInFlight = new Map<string, number>();
-    h.events.on("run:started", ({ tenant }) => {
-      inFlight.set(tenant, (inFlight.get(tenant) ?? 0) + 1);
-      maxInFlight.set(tenant, Math.max(maxInFlight.get(tenant) ?? 0, inFlight.get(tenant)!));
-    });
-    h.events.on("run:finished", ({ tenant }) => inFlight.set(tenant, inFlight.get(tenant)! - 1));
-    h.scheduler.start();
-    await h.clock.advanceTo("2026-01-01T01:00:00Z");
-    const running = () => h.runs.pending.map((p) => `${p.req.schedule.name}/${p.req.tenant}`);
-    // y/acme waits for acme's slot; y/initech behind it is not held up.
-    expect(running()).toEqual(["x/acme", "x/globex", "y/initech"]);
-    h.runs.finish((r) => r.tenant === "acme");
-    await h.clock.advance(0);
-    expect(running()).toEqual(["x/globex", "y/initech", "y/acme"]);
-    expect(maxInFlight.get("acme")).toBe(1);
   });
 });

@@ -5,7 +5,12 @@ import {
 } from "../../src/config/runner-schema.js";
 import type { DuckcronEvents, EventName } from "../../src/observe/events.js";
 import { EventBus } from "../../src/observe/events.js";
-import type { RunFn, RunOutcome, RunRequest } from "../../src/scheduler/run-lifecycle.js";
+import type {
+  Admission,
+  RunFn,
+  RunOutcome,
+  RunRequest,
+} from "../../src/scheduler/run-lifecycle.js";
 import { Scheduler, type SchedulerRunner } from "../../src/scheduler/scheduler.js";
 import type { StateStore } from "../../src/scheduler/state.js";
 import { FakeClock } from "./fake-clock.js";
@@ -126,6 +131,7 @@ export function harness(options: {
   run?: RunFn;
   random?: () => number;
   state?: StateStore;
+  admission?: Admission;
 }): Harness {
   const clock = new FakeClock(options.start ?? "2026-01-01T00:00:00Z");
   const events = new EventBus();
@@ -139,6 +145,7 @@ export function harness(options: {
     clock,
     ...(options.random ? { random: options.random } : {}),
     ...(options.state ? { state: options.state } : {}),
+    ...(options.admission ? { admission: options.admission } : {}),
   });
   const h: Harness = {
     scheduler,

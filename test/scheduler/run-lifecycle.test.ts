@@ -1,6 +1,15 @@
 import { afterEach, describe, expect, it } from "vitest";
+import type { Schedule } from "../../src/config/runner-schema.js";
 import { ConfigError, type DuckcronError, SecretError } from "../../src/errors.js";
-import { eventsOf, harness, runner, schedule, stopAll } from "./harness.js";
+import { EventBus } from "../../src/observe/events.js";
+import {
+  type Fire,
+  type Lease,
+  type RunEnd,
+  RunLifecycle,
+} from "../../src/scheduler/run-lifecycle.js";
+import { FakeClock } from "./fake-clock.js";
+import { eventsOf, harness, ManualRuns, record, schedule, stopAll } from "./harness.js";
 
 afterEach(stopAll);
 
@@ -263,54 +272,201 @@ describe("shutdown", () => {
   });
 });
 
-describe("reload", () => {
-  it("keeps running builds of a removed schedule and records their result, but stops firing it", async () => {
+describe("concurrency limits", () => {
+  it("never runs more than max_concurrent_runs at once and starts waiting runs in FIFO order", async () => {
+    const names = ["a", "b", "c", "d", "e"];
     const h = harness({
-      schedules: [
-        schedule({ name: "gone", cron: "0 * * * *" }),
-        schedule({ name: "stays", cron: "0 * * * *", tenants: ["globex"] }),
-      ],
+      schedules: names.map((name) => schedule({ name, cron: "0 * * * *", tenants: [`t-${name}`] })),
+      runner: { max_concurrent_runs: 2 },
     });
     h.scheduler.start();
     await h.clock.advanceTo("2026-01-01T01:00:00Z");
-    h.scheduler.reload(
-      [schedule({ name: "stays", cron: "0 * * * *", tenants: ["globex"] })],
-      runner(),
-    );
-    expect([...h.scheduler.nextRuns().keys()]).toEqual(["stays"]);
-    const gone = h.runs.calls[0];
-    expect(gone?.signal.aborted).toBe(false);
-    h.runs.finish((r) => r.schedule.name === "gone");
-    h.runs.finish();
-    await h.clock.advance(0);
-    expect(eventsOf(h.log, "run:finished").map((e) => [e.schedule, e.status])).toEqual([
-      ["gone", "success"],
-      ["stays", "success"],
-    ]);
-    await h.clock.advanceTo("2026-01-01T03:00:00Z");
-    expect(h.runs.calls.map((c) => c.schedule.name)).toEqual(["gone", "stays", "stays"]);
+    expect(h.runs.inFlight).toBe(2);
+    expect(h.scheduler.status()).toMatchObject({ running: 2, waiting: 3 });
+    while (h.runs.inFlight > 0) {
+      h.runs.finish();
+      await h.clock.advance(0);
+    }
+    expect(h.runs.maxInFlight).toBe(2);
+    expect(h.runs.calls.map((c) => c.schedule.name)).toEqual(names);
   });
 
-  it("re-arms a schedule whose cron changed, adds new ones, and applies new limits", async () => {
-    const h = harness({ schedules: [schedule({ name: "a", cron: "0 * * * *" })] });
-    h.scheduler.start();
-    expect(h.scheduler.nextRuns().get("a")?.toISOString()).toBe("2026-01-01T01:00:00.000Z");
-    h.scheduler.reload(
-      [
-        schedule({ name: "a", cron: "*/10 * * * *" }),
-        schedule({ name: "b", cron: "0 0 * * *", enabled: true }),
+  it("limits runs per tenant without holding up other tenants queued behind", async () => {
+    const h = harness({
+      schedules: [
+        schedule({ name: "x", cron: "0 * * * *", tenants: ["acme", "globex"] }),
+        schedule({ name: "y", cron: "0 * * * *", tenants: ["acme", "initech"] }),
       ],
-      runner({ timezone: "Asia/Tokyo" }),
-    );
-    expect(h.scheduler.nextRuns().get("a")?.toISOString()).toBe("2026-01-01T00:10:00.000Z");
-    expect(h.scheduler.nextRuns().get("b")?.toISOString()).toBe("2026-01-01T15:00:00.000Z"); // Tokyo midnight
+      runner: { max_concurrent_runs: 10, max_concurrent_runs_per_tenant: 1 },
+    });
+    const inFlight = new Map<string, number>();
+    const maxInFlight = new Map<string, number>();
+    h.events.on("run:started", ({ tenant }) => {
+      inFlight.set(tenant, (inFlight.get(tenant) ?? 0) + 1);
+      maxInFlight.set(tenant, Math.max(maxInFlight.get(tenant) ?? 0, inFlight.get(tenant)!));
+    });
+    h.events.on("run:finished", ({ tenant }) => inFlight.set(tenant, inFlight.get(tenant)! - 1));
+    h.scheduler.start();
+    await h.clock.advanceTo("2026-01-01T01:00:00Z");
+    const running = () => h.runs.pending.map((p) => `${p.req.schedule.name}/${p.req.tenant}`);
+    // y/acme waits for acme's slot; y/initech behind it is not held up.
+    expect(running()).toEqual(["x/acme", "x/globex", "y/initech"]);
+    h.runs.finish((r) => r.tenant === "acme");
+    await h.clock.advance(0);
+    expect(running()).toEqual(["x/globex", "y/initech", "y/acme"]);
+    expect(maxInFlight.get("acme")).toBe(1);
+  });
+});
+
+describe("RunLifecycle alone: admission and leases", () => {
+  /** A lease the test loses by hand, recording what the lifecycle released it with. */
+  function lease() {
+    const controller = new AbortController();
+    const released: (RunEnd | null)[] = [];
+    const held: Lease = { lost: controller.signal, release: (end) => released.push(end) };
+    return { held, released, lose: (reason: unknown) => controller.abort(reason) };
+  }
+
+  function lifecycle(options: { global?: number; retries?: Schedule["retries"] } = {}) {
+    const clock = new FakeClock("2026-01-01T00:00:00Z");
+    const events = new EventBus();
+    const log = record(events);
+    const runs = new ManualRuns();
+    const asked: Fire[] = [];
+    const answers: ((lease: Lease | null) => void)[] = [];
+    const failures: ((error: unknown) => void)[] = [];
+    const ends: [string, RunEnd | null][] = [];
+    const drops: [string, boolean][] = [];
+    const lc = new RunLifecycle({
+      run: runs.fn,
+      events,
+      clock,
+      random: () => 0.5,
+      limits: { global: options.global ?? 4, perTenant: 4 },
+      admission: (fire) =>
+        new Promise<Lease | null>((resolve, reject) => {
+          asked.push(fire);
+          answers.push(resolve);
+          failures.push(reject);
+        }),
+      onEnd: (fire, end) => ends.push([fire.runId, end]),
+      onDrop: (fire, started) => drops.push([fire.runId, started]),
+    });
+    const sched = schedule({
+      name: "s",
+      cron: "0 * * * *",
+      ...(options.retries ? { retries: options.retries } : {}),
+    });
+    const submit = (runId: string): Fire => {
+      const fire = { runId, schedule: sched, tenant: "acme", scheduledAt: new Date(clock.now()) };
+      lc.submit(fire);
+      return fire;
+    };
+    /** Submits a fire and admits it with a fresh lease, up to its first attempt. */
+    const admitted = async (runId: string) => {
+      submit(runId);
+      const held = lease();
+      answers[answers.length - 1]!(held.held);
+      await clock.advance(0);
+      return held;
+    };
+    return { lc, clock, log, runs, asked, answers, failures, ends, drops, submit, admitted };
+  }
+
+  it("asks once per fire while holding its slot, so a replica at its limit does not ask", async () => {
+    const t = lifecycle({ global: 1 });
+    t.submit("one");
+    t.submit("two");
+    expect(t.asked.map((f) => f.runId)).toEqual(["one"]);
+    expect([t.lc.running, t.lc.waiting]).toEqual([1, 1]);
+    expect(t.runs.calls).toEqual([]); // nothing runs before the answer
+    const first = lease();
+    t.answers[0]!(first.held);
+    await t.clock.advance(0);
+    expect(t.runs.calls.map((c) => [c.runId, c.attempt])).toEqual([["one", 1]]);
+    expect(t.asked.map((f) => f.runId)).toEqual(["one"]);
+    t.runs.finish();
+    await t.clock.advance(0);
+    expect(first.released).toEqual([{ status: "success" }]);
+    expect(t.ends).toEqual([["one", { status: "success" }]]);
+    expect(t.asked.map((f) => f.runId)).toEqual(["one", "two"]);
   });
 
-  it("does not count a fire twice when the schedule is unchanged", async () => {
-    const h = harness({ schedules: [schedule({ name: "a", cron: "0 * * * *" })] });
-    h.scheduler.start();
-    h.scheduler.reload([schedule({ name: "a", cron: "0 * * * *" })], runner());
-    await h.clock.advanceTo("2026-01-01T01:00:00Z");
-    expect(h.runs.calls).toHaveLength(1);
+  it.each([
+    ["answers null", (t: ReturnType<typeof lifecycle>) => t.answers[0]!(null)],
+    ["rejects", (t: ReturnType<typeof lifecycle>) => t.failures[0]!(new Error("db down"))],
+  ])("drops a fire whose admission %s: no run, no events, the slot goes on", async (_, answer) => {
+    const t = lifecycle({ global: 1 });
+    t.submit("one");
+    t.submit("two");
+    answer(t);
+    await t.clock.advance(0);
+    expect(t.runs.calls).toEqual([]);
+    expect(t.log).toEqual([]);
+    expect(t.ends).toEqual([["one", null]]);
+    expect(t.asked.map((f) => f.runId)).toEqual(["one", "two"]);
+  });
+
+  it("retries under the same lease without asking again", async () => {
+    const t = lifecycle({ retries: { attempts: 2, backoff: 1_000, max_backoff: 1_000 } });
+    const held = await t.admitted("one");
+    t.runs.fail(backendDown());
+    await t.clock.advance(500);
+    expect(t.runs.calls.map((c) => c.attempt)).toEqual([1, 2]);
+    t.runs.finish();
+    await t.clock.advance(0);
+    expect(t.asked).toHaveLength(1);
+    expect(held.released).toEqual([{ status: "success" }]);
+  });
+
+  it("aborts the attempt when the lease is lost, reports its reason, never retries, releases once", async () => {
+    const t = lifecycle({ retries: { attempts: 3, backoff: 10, max_backoff: 10 } });
+    const held = await t.admitted("one");
+    const call = t.runs.calls[0]!;
+    const reason = new SecretError("SECRET_BACKEND_UNAVAILABLE", "lease taken over", {
+      retryable: true,
+    });
+    held.lose(reason);
+    await t.clock.advance(1_000);
+    expect(call.signal.reason).toBe(reason);
+    expect(t.runs.calls).toHaveLength(1);
+    expect(eventsOf(t.log, "run:retry")).toEqual([]);
+    const failure = {
+      status: "failure",
+      error: expect.objectContaining({ message: "lease taken over" }),
+    };
+    expect(eventsOf(t.log, "run:finished")).toEqual([expect.objectContaining(failure)]);
+    expect(held.released).toEqual([failure]);
+    expect(t.ends).toEqual([["one", failure]]);
+    expect([t.lc.running, t.lc.waiting]).toEqual([0, 0]);
+  });
+
+  it("cancels a pending retry when the lease is lost while backing off", async () => {
+    const t = lifecycle({ retries: { attempts: 3, backoff: 60_000, max_backoff: 60_000 } });
+    const held = await t.admitted("one");
+    t.runs.fail(backendDown());
+    await t.clock.advance(0);
+    expect(eventsOf(t.log, "run:retry")).toHaveLength(1);
+    held.lose(new Error("lease expired"));
+    await t.clock.advance(120_000);
+    expect(t.runs.calls).toHaveLength(1);
+    expect(held.released).toEqual([
+      { status: "failure", error: expect.objectContaining({ message: "lease expired" }) },
+    ]);
+    expect(t.ends).toHaveLength(1);
+  });
+
+  it("never starts a fire admitted after close(): its lease is released with null", async () => {
+    const t = lifecycle();
+    t.submit("one");
+    t.lc.close();
+    const drained = t.lc.drain(30_000);
+    const held = lease();
+    t.answers[0]!(held.held);
+    expect(await drained).toEqual({ finished: true });
+    expect(t.runs.calls).toEqual([]);
+    expect(held.released).toEqual([null]);
+    expect(t.drops).toEqual([["one", false]]);
+    expect(t.lc.running).toBe(0);
   });
 });
