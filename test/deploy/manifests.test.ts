@@ -423,7 +423,7 @@ describe("deploy/k8s", () => {
     });
   });
 
-  it("probes /healthz and /readyz on the metrics port the Service and ServiceMonitor use", () => {
+  it("probes /healthz and /readyz on the metrics port the Service uses", () => {
     const container = deployment.spec.template.spec.containers[0];
     expect(container.ports).toEqual([{ name: "metrics", containerPort: DEFAULT_PORT }]);
     expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "metrics" });
@@ -436,12 +436,29 @@ describe("deploy/k8s", () => {
       { name: "metrics", port: DEFAULT_PORT, targetPort: "metrics" },
     ]);
     expect(service.spec.selector).toEqual(deployment.spec.template.metadata.labels);
-    const monitor = kind("ServiceMonitor")[0] as Doc;
-    expect(monitor.spec.endpoints[0]).toMatchObject({ port: "metrics", path: "/metrics" });
-    expect(ROUTES).toContain(monitor.spec.endpoints[0].path);
-    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) {
-      expect(service.metadata.labels[key]).toBe(value);
-    }
+  });
+
+  it("ServiceMonitor scrapes /metrics through the daemon Service's named port", () => {
+    const monitors = kind("ServiceMonitor");
+    expect(monitors).toHaveLength(1);
+    const monitor = monitors[0] as Doc;
+    // The operator finds Services by label in the monitor's own namespace (kustomize sets it).
+    const selected = kind("Service").filter((service) =>
+      Object.entries(monitor.spec.selector.matchLabels).every(
+        ([key, value]) => service.metadata.labels?.[key] === value,
+      ),
+    );
+    expect(selected.map((service) => service.metadata.name)).toEqual(["duckcron"]);
+    const service = selected[0] as Doc;
+    const container = deployment.spec.template.spec.containers[0];
+    expect(monitor.spec.endpoints).toHaveLength(1);
+    const endpoint = monitor.spec.endpoints[0] as Doc;
+    // By name, as the operator requires for `port`: renumbering the Service keeps the scrape working.
+    const port = named(service.spec.ports, endpoint.port);
+    const containerPort = named(container.ports, port.targetPort);
+    expect(containerPort.containerPort).toBe(DEFAULT_PORT);
+    expect(endpoint.path).toBe("/metrics");
+    expect(ROUTES).toContain(endpoint.path);
   });
 
   it("pushes the CronJob's metrics to the Pushgateway the kustomization deploys", () => {
