@@ -61,7 +61,10 @@ export interface Lease {
    * with `lost.reason`, and the run is not retried here.
    */
   readonly lost: AbortSignal;
-  /** Called exactly once: with how the run ended, or null if it never started (shutdown). */
+  /**
+   * Called exactly once: with how the run ended, or with null when shutdown dropped it
+   * before it was over here (not started yet, or a retry pending), so it can be taken over.
+   */
   release(end: RunEnd | null): void;
 }
 
@@ -83,7 +86,7 @@ export interface RunLifecycleOptions {
   admission?: Admission | undefined;
   /** The fire is over: `end` is how it ended, or null when it was not admitted. */
   onEnd: (fire: Fire, end: RunEnd | null) => void;
-  /** At close(): a fire that was waiting (or backing off) and will not run; `started` if an attempt ran. */
+  /** At or after close(): a fire that will not run (again); `started` if an attempt ran. */
   onDrop: (fire: Fire, started: boolean) => void;
 }
 
@@ -98,7 +101,6 @@ interface Run extends Waiter {
   timedOut: boolean;
   /** Aborted from outside (shutdown grace over, lease lost): report that reason, never retry. */
   abortReason?: unknown;
-  lastError?: RunErrorInfo;
   unwatchLease?: () => void;
 }
 
@@ -321,12 +323,8 @@ export class RunLifecycle {
         run.attempt <= run.fire.schedule.retries.attempts;
     }
     this.#limiter.release(run.tenant);
-    if (retry) {
-      run.lastError = end.error;
-      this.#scheduleRetry(run);
-    } else {
-      this.#end(run, end);
-    }
+    if (retry) this.#scheduleRetry(run);
+    else this.#end(run, end);
   }
 
   #scheduleRetry(run: Run): void {
@@ -359,10 +357,7 @@ export class RunLifecycle {
   /** A run that will not (again) start, at close(). */
   #drop(run: Run): void {
     run.unwatchLease?.();
-    if (run.lease) {
-      const started = run.attempt > 1;
-      run.lease.release(started ? { status: "failure", ...lastError(run) } : null);
-    }
+    run.lease?.release(null);
     this.#options.onDrop(run.fire, run.attempt > 1);
   }
 
@@ -383,10 +378,6 @@ export class RunLifecycle {
       ...(error ? { error } : {}),
     });
   }
-}
-
-function lastError(run: Run): { error?: RunErrorInfo } {
-  return run.lastError ? { error: run.lastError } : {};
 }
 
 /** Only errors that say so are retried; config, auth and unknown errors are not. */

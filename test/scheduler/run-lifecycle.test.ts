@@ -456,6 +456,17 @@ describe("RunLifecycle alone: admission and leases", () => {
     expect(t.ends).toHaveLength(1);
   });
 
+  it("releases the lease with null when shutdown drops a pending retry, so it can be taken over", async () => {
+    const t = lifecycle({ retries: { attempts: 3, backoff: 60_000, max_backoff: 60_000 } });
+    const held = await t.admitted("one");
+    t.runs.fail(backendDown());
+    await t.clock.advance(0);
+    t.lc.close();
+    expect(held.released).toEqual([null]);
+    expect(t.drops).toEqual([["one", true]]);
+    expect(t.ends).toEqual([]);
+  });
+
   it("never starts a fire admitted after close(): its lease is released with null", async () => {
     const t = lifecycle();
     t.submit("one");
