@@ -26,6 +26,11 @@ export const ErrorCodes = {
   RUN_ABORTED: "A run was aborted because the daemon shut down before it finished",
   EXTENSION_INSTALL_FAILED:
     "A DuckDB extension could not be installed into the extension directory",
+  CLUSTER_UNAVAILABLE: "The cluster's PostgreSQL database could not be reached or failed",
+  CLUSTER_SCHEMA_MISMATCH:
+    "The cluster database holds a schema version this duckcron does not know (a newer release migrated it)",
+  LEASE_LOST:
+    "This replica lost its claim on a run (another replica took it over, or the database was unreachable for longer than the lease); the build was not published",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

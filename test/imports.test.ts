@@ -12,11 +12,22 @@ import { REPO } from "./cli/run-cli.js";
  * Data flows config -> secrets -> catalog -> scheduler -> observe, but observe sits
  * underneath in the import graph: every layer reports on the typed EventBus
  * (observe/events.ts) and observe's sinks subscribe, so observe imports no other
- * layer. The scheduler knows runs, not SQL or secrets. The composition root wires the
- * layers; cli/ wires commands onto all of it. errors.ts and friends are shared by all.
+ * layer. The scheduler knows runs, not SQL or secrets; cluster/ (PostgreSQL claims and
+ * leases for several replicas) implements the scheduler's admission seam. The
+ * composition root wires the layers; cli/ wires commands onto all of it. errors.ts and
+ * friends are shared by all.
  */
 
-type Layer = "shared" | "observe" | "config" | "secrets" | "catalog" | "scheduler" | "root" | "cli";
+type Layer =
+  | "shared"
+  | "observe"
+  | "config"
+  | "secrets"
+  | "catalog"
+  | "scheduler"
+  | "cluster"
+  | "root"
+  | "cli";
 
 /** What each layer may import besides itself. */
 const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
@@ -26,14 +37,23 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   secrets: ["config", "observe", "shared"],
   catalog: ["config", "secrets", "observe", "shared"],
   scheduler: ["config", "observe", "shared"],
-  root: ["config", "secrets", "catalog", "scheduler", "observe", "shared"],
-  cli: ["root", "config", "secrets", "catalog", "scheduler", "observe", "shared"],
+  cluster: ["config", "scheduler", "observe", "shared"],
+  root: ["config", "secrets", "catalog", "scheduler", "cluster", "observe", "shared"],
+  cli: ["root", "config", "secrets", "catalog", "scheduler", "cluster", "observe", "shared"],
 };
 
 const SHARED = new Set(["errors.ts", "version.ts", "write-atomically.ts"]);
 /** The composition root, and index.ts, the package's API. */
 const ROOT = new Set(["daemon.ts", "run-tenant.ts", "index.ts"]);
-const DIRECTORIES = new Set<Layer>(["observe", "config", "secrets", "catalog", "scheduler", "cli"]);
+const DIRECTORIES = new Set<Layer>([
+  "observe",
+  "config",
+  "secrets",
+  "catalog",
+  "scheduler",
+  "cluster",
+  "cli",
+]);
 
 /** The layer of a file (path relative to src/, with `/`), or undefined if it has none yet. */
 function layerOf(file: string): Layer | undefined {

@@ -50,6 +50,8 @@ const SENSITIVE_ROOTS: readonly ConfigPath[] = [
   ["runner", "secrets"],
   ["duckdb", "secrets"],
   ["attachments"],
+  ["runner", "cluster", "url"],
+  ["runner", "cluster", "password"],
 ];
 /** Fields of a secrets backend that hold credentials (token, secret_id, client_secret, ...). */
 const CREDENTIAL_FIELD = /(^|_)(token|secret|password|passphrase|credentials?|key)(_|$)/;

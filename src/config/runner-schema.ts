@@ -161,6 +161,47 @@ export const scheduleSchema = z.strictObject({
   enabled: z.boolean().default(true),
 });
 
+/**
+ * Cluster mode: several replicas coordinate through PostgreSQL. Either `url` or the
+ * host/user/database fields; `url` wins where both are given.
+ */
+export const clusterSchema = z
+  .strictObject({
+    type: z.literal("postgres"),
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "a URL like postgres://user:password@host:5432/db")
+      .optional(),
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z.string().min(1).optional(),
+    password: z.string().optional(),
+    database: z.string().min(1).optional(),
+    ssl: z.boolean().optional(),
+    /** Tables live here; created and migrated at start. */
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, "a plain lower-case identifier like duckcron")
+      .default("duckcron"),
+    /** How long a claim holds without renewal; renewed every lease/3. */
+    lease: duration
+      .default(60_000)
+      .refine((ms) => ms >= 1_000, "at least 1s, so a renewal every lease/3 can make it"),
+    /** Names this replica in the runs table and the audit trail; default hostname-pid. */
+    replica_id: z.string().min(1).max(200).optional(),
+    /** Finished runs older than this are pruned from the runs table. */
+    history: duration.default(7 * 86_400_000),
+  })
+  .superRefine((cluster, ctx) => {
+    if (cluster.url === undefined && cluster.host === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["url"],
+        message: "give url (postgres://...) or host (with user, password, database)",
+      });
+    }
+  });
+
 export const runnerSectionSchema = z.strictObject({
   timezone: timezone.default("UTC"),
   max_concurrent_runs: z.number().int().min(1).default(4),
@@ -185,6 +226,8 @@ export const runnerSectionSchema = z.strictObject({
     max_concurrency: 8,
   }),
   schedules: z.array(scheduleSchema).default([]),
+  /** Absent: a single daemon with its local state file. */
+  cluster: clusterSchema.optional(),
 });
 
 export const runnerFileSchema = z
@@ -227,3 +270,4 @@ export type EnvBackendConfig = z.output<typeof envBackendSchema>;
 export type FilesystemBackendConfig = z.output<typeof filesystemBackendSchema>;
 export type VaultBackendConfig = z.output<typeof vaultBackendSchema>;
 export type AwsBackendConfig = z.output<typeof awsBackendSchema>;
+export type ClusterConfig = z.output<typeof clusterSchema>;
