@@ -1,4 +1,4 @@
-import { type ApplyResult, apply } from "./catalog/apply.js";
+import { type ApplyOptions, type ApplyResult, apply } from "./catalog/apply.js";
 import { readCatalogMetadata } from "./catalog/metadata.js";
 import { catalogPathFor, type Plan, plan } from "./catalog/plan.js";
 import type { Statement } from "./catalog/statement.js";
@@ -28,6 +28,9 @@ export interface TenantRunContext {
   force?: boolean | undefined;
   onStage?: ((stage: Stage) => void) | undefined;
   onProgress?: ((statement: Statement, index: number, total: number) => void) | undefined;
+  /** Cluster mode: the fenced publish step and the claim that replaces the lock file. */
+  publish?: ApplyOptions["publish"];
+  externalLock?: boolean | undefined;
 }
 
 export interface PlannedRun {
@@ -84,6 +87,8 @@ export async function runTenant(ctx: TenantRunContext): Promise<TenantRunResult>
     schedule: ctx.schedule,
     onProgress: ctx.onProgress,
     force: ctx.force,
+    ...(ctx.publish ? { publish: ctx.publish } : {}),
+    ...(ctx.externalLock ? { externalLock: true } : {}),
   });
   return { ...result, degraded: planned.secrets.degraded, warnings: planned.secrets.warnings };
 }

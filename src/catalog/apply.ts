@@ -32,6 +32,18 @@ export interface ApplyOptions {
    * automatically when secretParametersSupported() is false; tests force it.
    */
   inlineParameters?: boolean;
+  /**
+   * Wraps the publishing step (the rename over the old catalog) so it happens only
+   * while the caller still holds the fire (cluster mode: fenced by the attempt number).
+   * If it throws without calling `rename`, nothing is published.
+   */
+  publish?: (rename: () => Promise<void>) => Promise<void>;
+  /**
+   * Builds of this catalog are already kept apart by the caller (cluster mode: a claim
+   * in PostgreSQL), so the `<catalog>.lock` file, unreliable on network file systems,
+   * is not taken.
+   */
+  externalLock?: boolean;
 }
 
 export interface ApplyResult {
@@ -54,7 +66,9 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
   return withPathMutex(catalogPath, async () => {
     throwIfAborted(options.signal, "catalog");
     await mkdir(dirname(catalogPath), { recursive: true });
-    const release = await acquireLockFile(`${catalogPath}.lock`, catalogPath);
+    const release = options.externalLock
+      ? async () => {}
+      : await acquireLockFile(`${catalogPath}.lock`, catalogPath);
     try {
       await removeAbandonedBuilds(catalogPath);
       if (!options.force && (await upToDate(plan))) {
@@ -194,8 +208,11 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     if (await exists(`${temp}.wal`))
       throw new Error(`write-ahead log ${temp}.wal left after CHECKPOINT`);
     await fsyncPath(temp);
-    await rename(temp, catalogPath);
-    await fsyncPath(dirname(catalogPath));
+    const publish = options.publish ?? ((fn) => fn());
+    await publish(async () => {
+      await rename(temp, catalogPath);
+      await fsyncPath(dirname(catalogPath));
+    });
   } catch (error) {
     try {
       close();

@@ -338,6 +338,27 @@ describe("failures leave the old catalog untouched", () => {
     expect(await leftovers(join(old.dir, "out"))).toEqual([]);
   });
 
+  it("a publish step that refuses (a lost cluster lease) publishes nothing", async () => {
+    const old = await builtCatalog();
+    const p = await planFresh(
+      definition({ views: [{ name: "v", sql: "SELECT 3 AS x" }] }),
+      old.dir,
+    );
+    const refused = new DuckcronError("LEASE_LOST", "attempt 1 no longer holds the fire");
+    const error = await captureError(
+      apply(p, {
+        scrubber: NO_SCRUB,
+        tenant: "acme",
+        publish: async () => {
+          throw refused;
+        },
+      }),
+    );
+    expect(error).toBe(refused);
+    expect((await readFile(old.path)).equals(old.bytes)).toBe(true);
+    expect(await leftovers(join(old.dir, "out"))).toEqual([]);
+  });
+
   it("a bad setting", async () => {
     const old = await builtCatalog();
     const p = await planFresh(definition({ views: [], settings: { no_such_setting: 1 } }), old.dir);
@@ -483,6 +504,27 @@ describe("locks", () => {
     const error = await captureError(apply(p, { scrubber: NO_SCRUB, tenant: "acme" }));
     expect(error.code).toBe("CATALOG_LOCKED");
     expect(error.retryable).toBe(true);
+    expect(await readFile(`${p.catalogPath}.lock`, "utf8")).toBe(`${process.ppid}\n`);
+  });
+
+  it("with an external lock (a cluster claim) the lock file is neither needed nor taken", async () => {
+    const dir = await jobDir();
+    const p = await planFresh(definition({ views: [] }), dir);
+    await mkdir(join(dir, "out"));
+    await writeFile(`${p.catalogPath}.lock`, `${process.ppid}\n`);
+    let published = 0;
+    const result = await apply(p, {
+      scrubber: NO_SCRUB,
+      tenant: "acme",
+      externalLock: true,
+      publish: async (rename) => {
+        published += 1;
+        await rename();
+      },
+    });
+    expect(result.skipped).toBe(false);
+    expect(published).toBe(1);
+    expect(await readCatalogMetadata(p.catalogPath)).toMatchObject({ fingerprint: p.fingerprint });
     expect(await readFile(`${p.catalogPath}.lock`, "utf8")).toBe(`${process.ppid}\n`);
   });
 
