@@ -28,6 +28,8 @@ export interface AuditLogOptions {
   now?: () => Date;
   /** Told about a mode fixed on open and about failed writes; the daemon passes its logger. */
   logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** Cluster mode: this replica's id, carried by every run.* record. */
+  replica?: string | undefined;
 }
 
 export interface AuditLog {
@@ -132,7 +134,13 @@ export async function openAuditLog(opts: AuditLogOptions): Promise<AuditLog> {
   const unsubscribes = Object.entries(RECORDERS).map(([name, toRecord]) =>
     opts.events.on(name as keyof DuckcronEvents, (payload: unknown) => {
       const [event, fields] = (toRecord as (p: unknown) => [string, Fields])(payload);
-      record(event, fields);
+      // Merging the replicas' files shows each fire once: (scheduledAt, replica, attempt).
+      record(
+        event,
+        opts.replica !== undefined && event.startsWith("run.")
+          ? { ...fields, replica: opts.replica }
+          : fields,
+      );
     }),
   );
 

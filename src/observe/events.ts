@@ -48,24 +48,38 @@ export interface DuckcronEvents {
     views: { added: readonly string[]; changed: readonly string[]; dropped: readonly string[] };
     durationMs: number;
   };
-  "run:started": { runId: string; schedule: string; tenant: string; attempt: number };
+  "run:started": {
+    runId: string;
+    schedule: string;
+    tenant: string;
+    attempt: number;
+    /** The cron time the run was fired for (ISO 8601): with the replica id, a fire's identity. */
+    scheduledAt?: string | undefined;
+  };
   "run:finished": {
     runId: string;
     schedule: string;
     tenant: string;
     attempt: number;
+    scheduledAt?: string | undefined;
     status: "success" | "failure" | "timeout";
     durationMs: number;
     degraded: boolean;
     error?: { code: string; message: string; retryable: boolean } | undefined;
   };
   /** A fire that did not start a run: overlap: skip, or queued when the daemon stopped. */
-  "run:skipped": { schedule: string; tenant: string; reason: "overlap" | "shutdown" };
+  "run:skipped": {
+    schedule: string;
+    tenant: string;
+    scheduledAt?: string | undefined;
+    reason: "overlap" | "shutdown";
+  };
   "run:retry": {
     runId: string;
     schedule: string;
     tenant: string;
     attempt: number;
+    scheduledAt?: string | undefined;
     delayMs: number;
   };
   "config:loaded": {

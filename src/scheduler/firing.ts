@@ -2,7 +2,7 @@ import type { Cron } from "croner";
 import type { Schedule } from "../config/runner-schema.js";
 import type { Clock } from "./clock.js";
 import { CronTimer, compileCron, TimerQueue } from "./cron-timer.js";
-import type { StateStore } from "./state.js";
+import type { RunHistory } from "./state.js";
 
 /**
  * When schedules fire: cron times per schedule in its time zone, re-arming on reload,
@@ -19,7 +19,7 @@ export interface FiringOptions {
   clock: Clock;
   onFire: OnFire;
   /** Last run times, for `catchup: latest`. */
-  state?: StateStore | undefined;
+  state?: RunHistory | undefined;
 }
 
 export interface FiringEntry {
@@ -39,7 +39,7 @@ interface Entry {
 export class Firing {
   readonly #clock: Clock;
   readonly #onFire: OnFire;
-  readonly #state: StateStore | undefined;
+  readonly #state: RunHistory | undefined;
   readonly #timers: TimerQueue;
   #entries: Map<string, Entry>;
   /** pattern+timezone -> compiled Cron, shared by the schedules that use it. */

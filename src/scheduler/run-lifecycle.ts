@@ -241,7 +241,13 @@ export class RunLifecycle {
     run.startedAt = clock.now();
     run.timedOut = false;
     const { runId, schedule, tenant, scheduledAt } = run.fire;
-    events.emit("run:started", { runId, schedule: schedule.name, tenant, attempt: run.attempt });
+    events.emit("run:started", {
+      runId,
+      schedule: schedule.name,
+      tenant,
+      attempt: run.attempt,
+      scheduledAt: scheduledAt.toISOString(),
+    });
     const timeout = schedule.timeout;
     if (timeout !== undefined) {
       run.timeoutHandle = clock.setTimeout(() => this.#timeOut(run, timeout), timeout);
@@ -337,6 +343,7 @@ export class RunLifecycle {
       schedule: run.fire.schedule.name,
       tenant: run.tenant,
       attempt: run.attempt,
+      scheduledAt: run.fire.scheduledAt.toISOString(),
       delayMs,
     });
     run.retryHandle = clock.setTimeout(() => {
@@ -372,6 +379,7 @@ export class RunLifecycle {
       schedule: run.fire.schedule.name,
       tenant: run.tenant,
       attempt: run.attempt,
+      scheduledAt: run.fire.scheduledAt.toISOString(),
       status,
       durationMs: this.#options.clock.now() - run.startedAt,
       degraded,

@@ -12,7 +12,7 @@ import {
   RunLifecycle,
   type RunStatus,
 } from "./run-lifecycle.js";
-import type { StateStore } from "./state.js";
+import type { RunHistory } from "./state.js";
 
 /**
  * Fires schedules and runs them: one run per schedule x tenant per fire, under the
@@ -36,7 +36,7 @@ export interface SchedulerOptions {
   /** [0, 1), for retry jitter. */
   random?: () => number;
   /** Last run times, for `catchup: latest` and status across restarts. */
-  state?: StateStore;
+  state?: RunHistory;
   /** Whether this replica runs a fire; see Admission. Without it, every fire runs. */
   admission?: Admission;
 }
@@ -87,7 +87,7 @@ interface Lane {
 export class Scheduler {
   readonly #events: EventBus;
   readonly #clock: Clock;
-  readonly #state: StateStore | undefined;
+  readonly #state: RunHistory | undefined;
   #runner: SchedulerRunner;
   readonly #firing: Firing;
   readonly #lifecycle: RunLifecycle;
@@ -188,6 +188,18 @@ export class Scheduler {
     await this.shutdown();
   }
 
+  /**
+   * Offers a fire that did not come from this replica's timers: another replica's
+   * expired claim, found by the cluster's takeover sweep. False when the schedule is
+   * unknown, disabled or does not list the tenant (any more).
+   */
+  offer(scheduleName: string, tenant: string, scheduledAt: Date): boolean {
+    const schedule = this.#firing.entries().find((e) => e.schedule.name === scheduleName)?.schedule;
+    if (!schedule?.enabled || !schedule.tenants.includes(tenant)) return false;
+    this.#offer(schedule, tenant, scheduledAt);
+    return true;
+  }
+
   #offer(schedule: Schedule, tenant: string, scheduledAt: Date): void {
     if (this.#phase !== "running") return;
     const lane = this.#lane(schedule.name, tenant);
@@ -198,7 +210,12 @@ export class Scheduler {
         lane.next = { runId: randomUUID(), schedule, tenant, scheduledAt };
         return;
       }
-      this.#events.emit("run:skipped", { schedule: schedule.name, tenant, reason: "overlap" });
+      this.#events.emit("run:skipped", {
+        schedule: schedule.name,
+        tenant,
+        scheduledAt: scheduledAt.toISOString(),
+        reason: "overlap",
+      });
       return;
     }
     const fire: Fire = { runId: randomUUID(), schedule, tenant, scheduledAt };
@@ -277,6 +294,7 @@ export class Scheduler {
       this.#events.emit("run:skipped", {
         schedule: fire.schedule.name,
         tenant: fire.tenant,
+        scheduledAt: fire.scheduledAt.toISOString(),
         reason: "shutdown",
       });
     }

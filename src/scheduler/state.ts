@@ -38,6 +38,9 @@ export interface OpenedState {
   issue?: string;
 }
 
+/** What the scheduler needs of its memory: the state file, or the cluster's runs table. */
+export type RunHistory = Pick<StateStore, "last" | "record" | "flush">;
+
 export class StateStore {
   readonly path: string;
   readonly #runs: StateFile["runs"];

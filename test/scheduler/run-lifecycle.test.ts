@@ -236,7 +236,12 @@ describe("shutdown", () => {
     expect(h.runs.pending.map((p) => p.req.schedule.name)).toEqual(["busy", "q"]);
     const done = h.scheduler.shutdown();
     expect(eventsOf(h.log, "run:skipped")).toEqual([
-      { schedule: "q", tenant: "initech", reason: "shutdown" },
+      {
+        schedule: "q",
+        tenant: "initech",
+        scheduledAt: "2026-01-01T01:30:00.000Z",
+        reason: "shutdown",
+      },
     ]);
     h.runs.finish();
     h.runs.finish();
@@ -257,7 +262,12 @@ describe("shutdown", () => {
     await h.clock.advanceTo("2026-01-01T01:00:00Z");
     const done = h.scheduler.shutdown();
     expect(eventsOf(h.log, "run:skipped")).toEqual([
-      { schedule: "waiting", tenant: "globex", reason: "shutdown" },
+      {
+        schedule: "waiting",
+        tenant: "globex",
+        scheduledAt: "2026-01-01T01:00:00.000Z",
+        reason: "shutdown",
+      },
     ]);
     h.runs.finish();
     await expect(done).resolves.toEqual({ finished: true });

@@ -12,8 +12,9 @@ describe("overlap", () => {
     await h.clock.advance(60_000);
     await h.clock.advance(60_000);
     expect(h.runs.calls).toHaveLength(1);
+    const second = new Date(h.runs.calls[0]!.scheduledAt.getTime() + 60_000).toISOString();
     expect(eventsOf(h.log, "run:skipped")).toEqual([
-      { schedule: "s", tenant: "acme", reason: "overlap" },
+      { schedule: "s", tenant: "acme", scheduledAt: second, reason: "overlap" },
     ]);
     h.runs.finish();
     await h.clock.advance(60_000);
@@ -34,7 +35,7 @@ describe("overlap", () => {
     await h.clock.advanceTo("2026-01-01T01:10:00Z");
     expect(h.runs.calls.map((c) => c.schedule.name)).toEqual(["hog"]);
     expect(eventsOf(h.log, "run:skipped")).toEqual([
-      { schedule: "s", tenant: "acme", reason: "overlap" },
+      { schedule: "s", tenant: "acme", scheduledAt: "2026-01-01T01:10:00.000Z", reason: "overlap" },
     ]);
   });
 
