@@ -1,7 +1,9 @@
 import { access, constants } from "node:fs/promises";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, resolve, sep } from "node:path";
 import type pino from "pino";
 import { catalogPathFor } from "./catalog/plan.js";
+import { defaultReplicaId } from "./cluster/connection.js";
+import { ClusterMode } from "./cluster-mode.js";
 import { type LoadedRunner, loadRunner } from "./config/load.js";
 import type { SecretsBackendConfig } from "./config/runner-schema.js";
 import { DuckcronError } from "./errors.js";
@@ -12,7 +14,7 @@ import { createMetrics, type DuckcronMetrics } from "./observe/metrics.js";
 import type { Scrubber } from "./observe/scrubber.js";
 import { runTenant } from "./run-tenant.js";
 import { Scheduler } from "./scheduler/scheduler.js";
-import { StateStore } from "./scheduler/state.js";
+import { type RunHistory, StateStore } from "./scheduler/state.js";
 import type { SecretBackend } from "./secrets/backend.js";
 import { createBackend } from "./secrets/create-backend.js";
 import { SecretResolver } from "./secrets/resolver.js";
@@ -52,6 +54,7 @@ export class Daemon {
   #scheduler!: Scheduler;
   #metrics!: DuckcronMetrics;
   #audit: AuditLog | undefined;
+  #cluster: ClusterMode | undefined;
   #http!: HttpServerHandle;
   #lastBackendCheck: { at: number; ok: boolean; message?: string } | undefined;
   #stopping: Promise<{ finished: boolean }> | undefined;
@@ -91,6 +94,7 @@ export class Daemon {
         events: this.events,
         scrubber,
         logger,
+        replica: config.cluster ? (config.cluster.replica_id ?? defaultReplicaId()) : undefined,
       });
       const audit = this.#audit;
       this.#releasers.push(() => audit.close());
@@ -107,18 +111,39 @@ export class Daemon {
     const { backend } = this.#secrets;
     this.#releasers.push(() => backend.close());
 
-    const stateDir = resolve(runner.dir, config.state_dir ?? ".duckcron");
-    const { store, issue } = await StateStore.open(stateDir, {
-      onWarning: (message) => logger.warn({ stateDir }, message),
-    });
-    if (issue) logger.warn({ stateDir }, issue);
+    let history: RunHistory;
+    if (config.cluster) {
+      // Last results and catch-up live in the database, so a fire missed while every
+      // replica was down runs once, not once per replica.
+      const cluster = await ClusterMode.open({
+        config: config.cluster,
+        events: this.events,
+        logger,
+        version: VERSION,
+        catalogOf: (schedule, tenant) => this.#catalogOf(schedule, tenant),
+        volumeDir: commonDirectory([...catalogDirectories(runner)]) ?? runner.dir,
+        addSensitive: (value) => scrubber.add(value),
+      });
+      this.#cluster = cluster;
+      this.#releasers.push(() => cluster.close());
+      history = cluster.history;
+      logger.info({ replica: cluster.replica, database: cluster.database }, "cluster mode");
+    } else {
+      const stateDir = resolve(runner.dir, config.state_dir ?? ".duckcron");
+      const { store, issue } = await StateStore.open(stateDir, {
+        onWarning: (message) => logger.warn({ stateDir }, message),
+      });
+      if (issue) logger.warn({ stateDir }, issue);
+      history = store;
+    }
 
     this.#scheduler = new Scheduler({
       schedules: config.schedules,
       runner: config,
       events: this.events,
-      state: store,
-      run: async ({ schedule, tenant, signal }) => {
+      state: history,
+      ...(this.#cluster ? { admission: this.#cluster.admission } : {}),
+      run: async ({ runId, schedule, tenant, signal }) => {
         // The job of the config in force when the run starts; a reload mid-build
         // does not change a running build.
         const job = this.#runner.jobs.get(schedule.name);
@@ -135,6 +160,9 @@ export class Daemon {
           scrubber,
           events: this.events,
           signal,
+          ...(this.#cluster
+            ? { publish: this.#cluster.publishFor(runId), externalLock: true }
+            : {}),
         });
         for (const warning of result.warnings)
           logger.warn({ schedule: schedule.name, tenant }, warning);
@@ -143,7 +171,7 @@ export class Daemon {
     });
     this.#releasers.push(async () => {
       await this.#scheduler.shutdown();
-      await store.flush();
+      await history.flush();
     });
 
     this.#http = await startHttpServer({
@@ -151,12 +179,16 @@ export class Daemon {
       registry: this.#metrics.registry,
       health: () => ({ ok: !this.#stopping }),
       ready: () => this.#ready(),
-      status: () => this.#scheduler.status(),
+      status: async () => {
+        const status = this.#scheduler.status();
+        return this.#cluster ? { ...status, cluster: await this.#cluster.status() } : status;
+      },
       scrub: (text) => scrubber.scrub(text),
     });
     this.#releasers.push(() => this.#http.close());
 
     this.#scheduler.start();
+    this.#cluster?.attach(this.#scheduler);
     this.#publishNextRuns();
     this.events.on("run:started", () => this.#publishNextRuns());
     logger.info(
@@ -277,6 +309,7 @@ export class Daemon {
     checks.secrets_backend = this.#lastBackendCheck.ok
       ? { ok: true }
       : { ok: false, message: this.#lastBackendCheck.message ?? "unreachable" };
+    if (this.#cluster) checks.cluster_database = await this.#cluster.check();
     const problems: string[] = [];
     for (const dir of catalogDirectories(this.#runner)) {
       const problem = await writableProblem(dir);
@@ -285,6 +318,13 @@ export class Daemon {
     checks.catalogs_writable =
       problems.length === 0 ? { ok: true } : { ok: false, message: problems.join("; ") };
     return { checks };
+  }
+
+  /** The catalog file a fire builds, as the job in force now names it. */
+  #catalogOf(schedule: string, tenant: string): string {
+    const job = this.#runner.jobs.get(schedule);
+    if (!job) return `${schedule}\u0000${tenant}`;
+    return catalogPathFor({ definition: job.definition, dir: job.dir }, tenant);
   }
 
   #publishNextRuns(): void {
@@ -369,6 +409,20 @@ function catalogDirectories(runner: LoadedRunner): Set<string> {
     }
   }
   return dirs;
+}
+
+/** The deepest directory holding all of `dirs`; undefined for none. */
+function commonDirectory(dirs: readonly string[]): string | undefined {
+  if (dirs.length === 0) return undefined;
+  let common = dirs[0]!;
+  for (const dir of dirs.slice(1)) {
+    while (dir !== common && !dir.startsWith(`${common}${sep}`)) {
+      const parent = dirname(common);
+      if (parent === common) break;
+      common = parent;
+    }
+  }
+  return common;
 }
 
 /** A catalog directory is fine if it, or the nearest existing parent it would be created in, is writable. */

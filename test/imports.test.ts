@@ -44,7 +44,7 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
 
 const SHARED = new Set(["errors.ts", "version.ts", "write-atomically.ts"]);
 /** The composition root, and index.ts, the package's API. */
-const ROOT = new Set(["daemon.ts", "run-tenant.ts", "index.ts"]);
+const ROOT = new Set(["daemon.ts", "run-tenant.ts", "cluster-mode.ts", "index.ts"]);
 const DIRECTORIES = new Set<Layer>([
   "observe",
   "config",

@@ -82,6 +82,23 @@ export interface DuckcronEvents {
     scheduledAt?: string | undefined;
     delayMs: number;
   };
+  /** Cluster mode: this replica asked the database for a fire. */
+  "cluster:claim": {
+    schedule: string;
+    tenant: string;
+    scheduledAt: string;
+    /** won: run it here; taken: another replica has it; catalog_busy: its catalog is being built. */
+    outcome: "won" | "taken" | "catalog_busy" | "error";
+    /** Won a fire another replica had claimed and let expire. */
+    takeover: boolean;
+    durationMs: number;
+  };
+  /** Cluster mode: a running fire was no longer this replica's; its build was not published. */
+  "cluster:lease_lost": { schedule: string; tenant: string; scheduledAt: string; attempt: number };
+  /** Cluster mode: a query to the cluster database failed. */
+  "cluster:database_error": { operation: string; code: string };
+  /** Cluster mode: replicas with a recent heartbeat, this one included. */
+  "cluster:replicas": { count: number };
   "config:loaded": {
     path: string;
     outcome: "loaded" | "reloaded" | "rejected";

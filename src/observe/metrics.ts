@@ -139,6 +139,38 @@ export function createMetrics(events: EventBus, opts: MetricsOptions): DuckcronM
     labelNames: ["status"] as const,
     registers,
   });
+  const clusterClaims = new Counter({
+    name: "duckcron_cluster_claims_total",
+    help: "Cluster mode: claims of fires by this replica, by outcome",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  const clusterClaimDuration = new Histogram({
+    name: "duckcron_cluster_claim_duration_seconds",
+    help: "Cluster mode: time of one claim statement",
+    buckets: SECRET_DURATION_BUCKETS,
+    registers,
+  });
+  const clusterTakeovers = new Counter({
+    name: "duckcron_cluster_takeovers_total",
+    help: "Cluster mode: fires this replica took over after another replica's lease expired",
+    registers,
+  });
+  const clusterLeaseLosses = new Counter({
+    name: "duckcron_cluster_lease_losses_total",
+    help: "Cluster mode: runs aborted here because their lease was lost",
+    registers,
+  });
+  const clusterDatabaseErrors = new Counter({
+    name: "duckcron_cluster_database_errors_total",
+    help: "Cluster mode: failed queries to the cluster database",
+    registers,
+  });
+  const clusterReplicas = new Gauge({
+    name: "duckcron_cluster_replicas",
+    help: "Cluster mode: replicas with a recent heartbeat, this one included",
+    registers,
+  });
   const buildInfo = new Gauge({
     name: "duckcron_build_info",
     help: "Always 1; the version label says which duckcron is running.",
@@ -205,6 +237,14 @@ export function createMetrics(events: EventBus, opts: MetricsOptions): DuckcronM
         catalogViews.set({ schedule, tenant: p.tenant }, p.viewCount);
       }
     },
+    "cluster:claim": (p) => {
+      clusterClaims.inc({ outcome: p.outcome });
+      clusterClaimDuration.observe(p.durationMs / 1000);
+      if (p.takeover && p.outcome === "won") clusterTakeovers.inc();
+    },
+    "cluster:lease_lost": () => clusterLeaseLosses.inc(),
+    "cluster:database_error": () => clusterDatabaseErrors.inc(),
+    "cluster:replicas": (p) => clusterReplicas.set(p.count),
     "config:loaded": (p) => {
       // The first load is not a reload; a rejected config is a failed (re)load either way.
       if (p.outcome === "reloaded") configReloads.inc({ status: "success" });
