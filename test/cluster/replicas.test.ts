@@ -1,6 +1,9 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, expect, it } from "vitest";
-import { describePg, dropSchema, freshSchema, withClient } from "./pg.js";
-import { ClusterDir, sleep } from "./replicas.js";
+import { describePg, dropSchema, freshSchema, pgCtl, withClient } from "./pg.js";
+import { ClusterDir, type Replica, sleep } from "./replicas.js";
 
 /**
  * Real daemons against one database. Sizes are scaled down from production shapes so
@@ -44,6 +47,40 @@ function startsByFire(cluster: ClusterDir): Map<string, string[]> {
   }
   return byFire;
 }
+
+/** A build long enough to be caught in the middle; it records which replica built it. */
+const SLOW_TABLE =
+  "SELECT range AS n, md5(range::VARCHAR) AS h, '${env:DUCKCRON_TEST_REPLICA}' AS built_by FROM range(2000000)";
+
+const RUN_ENDS = new Set(["run succeeded", "run failure", "run timeout"]);
+
+/** Fires a replica has started so far, as "tenant@scheduledAt". */
+function startedOn(replica: Replica): Set<string> {
+  return new Set(
+    replica.logs.lines
+      .filter((l) => l.msg === "run started")
+      .map((l) => `${l.tenant}@${l.scheduledAt}`),
+  );
+}
+
+async function builtBy(cluster: ClusterDir, tenant: string): Promise<{ n: number; by: string }> {
+  const instance = await DuckDBInstance.create(join(cluster.dir, "catalogs", `${tenant}.duckdb`), {
+    access_mode: "READ_ONLY",
+  });
+  try {
+    const connection = await instance.connect();
+    const reader = await connection.runAndReadAll(
+      "SELECT count(*)::INTEGER AS n, min(built_by) AS by FROM built",
+    );
+    const [row] = reader.getRowObjectsJS() as { n: number; by: string }[];
+    connection.closeSync();
+    return row!;
+  } finally {
+    instance.closeSync();
+  }
+}
+
+const fireId = (r: Row) => `${r.tenant}@${r.scheduledAt.toISOString()}`;
 
 /** Polls `check` until it holds; the test's own timeout bounds it. */
 async function until(check: () => Promise<boolean>, everyMs = 250): Promise<void> {
@@ -106,5 +143,121 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
     // The work spread: every replica ran some of it.
     const perReplica = new Set(rows.map((r) => r.replica));
     expect([...perReplica].sort()).toEqual(["r0", "r1", "r2"]);
+  });
+
+  it("take over a killed replica's fires after the lease, and finish each once", async () => {
+    cluster = new ClusterDir({
+      schema: freshSchema("kill"),
+      tenants: 2,
+      cron: "*/15 * * * * *",
+      lease: "2s",
+      retries: 1,
+      tableSql: SLOW_TABLE,
+    });
+    const [a, b] = await cluster.start(2);
+    // Whichever replica starts building first is killed in the middle of its builds.
+    const victim = await Promise.race(
+      [a!, b!].map((r) => r.logs.next((l) => l.msg === "run started").then(() => r)),
+    );
+    const survivor = victim === a ? b! : a!;
+    victim.process.kill("SIGKILL");
+    const orphaned = startedOn(victim);
+    expect(orphaned.size).toBeGreaterThan(0);
+
+    await until(async () => {
+      const rows = (await runs(cluster!.setup.schema)).filter((r) => orphaned.has(fireId(r)));
+      return rows.length === orphaned.size && rows.every((r) => r.state === "success");
+    });
+    const rows = (await runs(cluster.setup.schema)).filter((r) => orphaned.has(fireId(r)));
+    for (const row of rows) {
+      expect(row).toMatchObject({ attempt: 2, replica: survivor.id, state: "success" });
+      // The catalog is whole, and the survivor's.
+      expect(await builtBy(cluster, row.tenant)).toEqual({ n: 2_000_000, by: survivor.id });
+    }
+    // The takeover cleaned up what the killed build left behind.
+    expect(readdirSync(join(cluster.dir, "catalogs")).filter((f) => f.includes(".tmp-"))).toEqual(
+      [],
+    );
+    const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
+    expect(Number(/^duckcron_cluster_takeovers_total (\d+)/m.exec(metrics)?.[1])).toBe(rows.length);
+  });
+
+  it("keep a replica paused past its lease from publishing when it resumes", async () => {
+    cluster = new ClusterDir({
+      schema: freshSchema("stop"),
+      tenants: 2,
+      cron: "*/15 * * * * *",
+      lease: "2s",
+      retries: 1,
+      tableSql: SLOW_TABLE,
+    });
+    const [a, b] = await cluster.start(2);
+    const paused = await Promise.race(
+      [a!, b!].map((r) => r.logs.next((l) => l.msg === "run started").then(() => r)),
+    );
+    const other = paused === a ? b! : a!;
+    paused.process.kill("SIGSTOP");
+    const held = startedOn(paused);
+    await until(async () => {
+      const rows = (await runs(cluster!.setup.schema)).filter((r) => held.has(fireId(r)));
+      return rows.length === held.size && rows.every((r) => r.state === "success");
+    });
+    const from = paused.logs.lines.length;
+    paused.process.kill("SIGCONT");
+    // Each of its builds ends here without publishing: the lease is gone.
+    for (const fire of held) {
+      const [tenant] = fire.split("@");
+      const ended = await paused.logs.next((l) => RUN_ENDS.has(l.msg) && l.tenant === tenant, from);
+      expect(ended).toMatchObject({ msg: "run failure", code: "LEASE_LOST" });
+    }
+    for (const row of (await runs(cluster.setup.schema)).filter((r) => held.has(fireId(r)))) {
+      expect(row).toMatchObject({ attempt: 2, replica: other.id, state: "success" });
+      expect(await builtBy(cluster, row.tenant)).toEqual({ n: 2_000_000, by: other.id });
+    }
+  });
+
+  it("ride out a PostgreSQL restart under load: no crash, no double run, recovery", async () => {
+    cluster = new ClusterDir({
+      schema: freshSchema("restart"),
+      tenants: 6,
+      cron: "*/2 * * * * *",
+      lease: "3s",
+    });
+    const [a, b] = await cluster.start(2);
+    await until(async () => (await runs(cluster!.setup.schema)).length >= 6);
+    await pgCtl("stop", "-m", "fast");
+    try {
+      await until(async () => {
+        const response = await fetch(`${a!.url}/readyz`);
+        const body = (await response.json()) as { checks: Record<string, { ok: boolean }> };
+        return response.status === 503 && body.checks.cluster_database?.ok === false;
+      });
+      await sleep(2_000);
+    } finally {
+      await pgCtl("start");
+    }
+    const back = Date.now();
+    await until(async () =>
+      (await runs(cluster!.setup.schema)).some(
+        (r) => +r.scheduledAt > back && r.state === "success",
+      ),
+    );
+    expect((await fetch(`${a!.url}/readyz`)).status).toBe(200);
+    for (const replica of [a!, b!]) expect(replica.process.exitCode).toBeNull();
+    await cluster.stopAll();
+    // No fire started twice under the same claim, on one replica or across both.
+    const starts = new Map<string, number>();
+    for (const replica of cluster.replicas) {
+      for (const record of replica.audit()) {
+        if (record.event !== "run.started") continue;
+        const id = `${record.tenant}@${record.scheduledAt}`;
+        starts.set(id, (starts.get(id) ?? 0) + 1);
+      }
+    }
+    const rows = await runs(cluster.setup.schema);
+    for (const row of rows) {
+      // A run whose lease ran out during the outage may be taken over: one start per claim.
+      expect([fireId(row), starts.get(fireId(row)) ?? 0]).toEqual([fireId(row), row.attempt]);
+    }
   });
 });
