@@ -82,6 +82,36 @@ async function builtBy(cluster: ClusterDir, tenant: string): Promise<{ n: number
 
 const fireId = (r: Row) => `${r.tenant}@${r.scheduledAt.toISOString()}`;
 
+/** Two replicas, a lease of 2 s, one takeover allowed, builds slow enough to catch. */
+function slowPair(prefix: string): ClusterDir {
+  return new ClusterDir({
+    schema: freshSchema(prefix),
+    tenants: 2,
+    cron: "*/15 * * * * *",
+    lease: "2s",
+    retries: 1,
+    tableSql: SLOW_TABLE,
+  });
+}
+
+/** Starts two replicas; `first` is the one that started building first. */
+async function firstToBuild(cluster: ClusterDir): Promise<{ first: Replica; other: Replica }> {
+  const pair = await cluster.start(2);
+  const first = await Promise.race(
+    pair.map((r) => r.logs.next((l) => l.msg === "run started").then(() => r)),
+  );
+  return { first, other: pair.find((r) => r !== first)! };
+}
+
+/** Waits until every one of `fires` is on record as successful; returns their rows. */
+async function allSucceeded(cluster: ClusterDir, fires: Set<string>): Promise<Row[]> {
+  for (;;) {
+    const rows = (await runs(cluster.setup.schema)).filter((r) => fires.has(fireId(r)));
+    if (rows.length === fires.size && rows.every((r) => r.state === "success")) return rows;
+    await sleep(250);
+  }
+}
+
 /** Polls `check` until it holds; the test's own timeout bounds it. */
 async function until(check: () => Promise<boolean>, everyMs = 250): Promise<void> {
   while (!(await check())) await sleep(everyMs);
@@ -146,29 +176,13 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
   });
 
   it("take over a killed replica's fires after the lease, and finish each once", async () => {
-    cluster = new ClusterDir({
-      schema: freshSchema("kill"),
-      tenants: 2,
-      cron: "*/15 * * * * *",
-      lease: "2s",
-      retries: 1,
-      tableSql: SLOW_TABLE,
-    });
-    const [a, b] = await cluster.start(2);
+    cluster = slowPair("kill");
     // Whichever replica starts building first is killed in the middle of its builds.
-    const victim = await Promise.race(
-      [a!, b!].map((r) => r.logs.next((l) => l.msg === "run started").then(() => r)),
-    );
-    const survivor = victim === a ? b! : a!;
+    const { first: victim, other: survivor } = await firstToBuild(cluster);
     victim.process.kill("SIGKILL");
     const orphaned = startedOn(victim);
     expect(orphaned.size).toBeGreaterThan(0);
-
-    await until(async () => {
-      const rows = (await runs(cluster!.setup.schema)).filter((r) => orphaned.has(fireId(r)));
-      return rows.length === orphaned.size && rows.every((r) => r.state === "success");
-    });
-    const rows = (await runs(cluster.setup.schema)).filter((r) => orphaned.has(fireId(r)));
+    const rows = await allSucceeded(cluster, orphaned);
     for (const row of rows) {
       expect(row).toMatchObject({ attempt: 2, replica: survivor.id, state: "success" });
       // The catalog is whole, and the survivor's.
@@ -183,25 +197,11 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
   });
 
   it("keep a replica paused past its lease from publishing when it resumes", async () => {
-    cluster = new ClusterDir({
-      schema: freshSchema("stop"),
-      tenants: 2,
-      cron: "*/15 * * * * *",
-      lease: "2s",
-      retries: 1,
-      tableSql: SLOW_TABLE,
-    });
-    const [a, b] = await cluster.start(2);
-    const paused = await Promise.race(
-      [a!, b!].map((r) => r.logs.next((l) => l.msg === "run started").then(() => r)),
-    );
-    const other = paused === a ? b! : a!;
+    cluster = slowPair("stop");
+    const { first: paused, other } = await firstToBuild(cluster);
     paused.process.kill("SIGSTOP");
     const held = startedOn(paused);
-    await until(async () => {
-      const rows = (await runs(cluster!.setup.schema)).filter((r) => held.has(fireId(r)));
-      return rows.length === held.size && rows.every((r) => r.state === "success");
-    });
+    await allSucceeded(cluster, held);
     const from = paused.logs.lines.length;
     paused.process.kill("SIGCONT");
     // Each of its builds ends here without publishing: the lease is gone.
@@ -210,7 +210,7 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
       const ended = await paused.logs.next((l) => RUN_ENDS.has(l.msg) && l.tenant === tenant, from);
       expect(ended).toMatchObject({ msg: "run failure", code: "LEASE_LOST" });
     }
-    for (const row of (await runs(cluster.setup.schema)).filter((r) => held.has(fireId(r)))) {
+    for (const row of await allSucceeded(cluster, held)) {
       expect(row).toMatchObject({ attempt: 2, replica: other.id, state: "success" });
       expect(await builtBy(cluster, row.tenant)).toEqual({ n: 2_000_000, by: other.id });
     }
