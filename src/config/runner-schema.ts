@@ -116,6 +116,10 @@ export const vaultBackendSchema = z
     }
   });
 
+/** bundle: one JSON secret per tenant; per_name: one secret per name; auto: bundle, else per_name. */
+export const secretLayout = z.enum(["bundle", "per_name", "auto"]).default("auto");
+export type SecretLayout = z.output<typeof secretLayout>;
+
 export const awsBackendSchema = z.strictObject({
   type: z.literal("aws"),
   /** Falls back to the SDK's default chain (AWS_REGION, profile). */
@@ -125,8 +129,7 @@ export const awsBackendSchema = z.strictObject({
   /** Prepended to the tenant id: {prefix}{tenant} or {prefix}{tenant}/{name}. */
   prefix: z.string().default(""),
   version_stage: z.string().min(1).default("AWSCURRENT"),
-  /** bundle: one JSON secret per tenant; per_name: one secret per name; auto: bundle, else per_name. */
-  layout: z.enum(["bundle", "per_name", "auto"]).default("auto"),
+  layout: secretLayout,
   /** Per request attempt. */
   timeout: duration.default(30_000),
   /** SDK attempts per call, with its backoff for throttling and 5xx. */
