@@ -10,6 +10,7 @@ import {
 } from "@duckdb/node-api";
 import { CatalogError, DuckcronError } from "../errors.js";
 import type { EventBus } from "../observe/events.js";
+import { fingerprintKeyPath, storeFingerprintKey } from "./fingerprint-key.js";
 import { inlineParams } from "./inline.js";
 import { acquireLockFile, isAlive, withPathMutex } from "./lock.js";
 import { readCatalogMetadata } from "./metadata.js";
@@ -73,9 +74,13 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
  * hold the catalog's lock, so a temp file of a process that is gone is garbage.
  */
 async function removeAbandonedBuilds(catalogPath: string): Promise<void> {
-  const prefix = `.${basename(catalogPath)}.tmp-`;
+  const prefixes = [
+    `.${basename(catalogPath)}.tmp-`,
+    `${basename(fingerprintKeyPath(catalogPath))}.tmp-`,
+  ];
   for (const name of await readdir(dirname(catalogPath))) {
-    if (!name.startsWith(prefix)) continue;
+    const prefix = prefixes.find((p) => name.startsWith(p));
+    if (prefix === undefined) continue;
     const pid = Number.parseInt(name.slice(prefix.length), 10);
     if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
       await rm(join(dirname(catalogPath), name), { force: true });
@@ -194,8 +199,7 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     if (await exists(`${temp}.wal`))
       throw new Error(`write-ahead log ${temp}.wal left after CHECKPOINT`);
     await fsyncPath(temp);
-    await rename(temp, catalogPath);
-    await fsyncPath(dirname(catalogPath));
+    await publish(plan, temp);
   } catch (error) {
     try {
       close();
@@ -209,6 +213,19 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     clearInterval(interrupting);
     options.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * The publish sequence: every step that turns a finished build into what readers
+ * see, in this order and nothing else, so it can be wrapped as one unit. The key is
+ * stored before the catalog whose fingerprint it keys appears. Should another build
+ * have stored a key since this plan was made, the fingerprint recorded here does not
+ * match it, and the next run rebuilds once.
+ */
+async function publish(plan: Plan, builtCatalog: string): Promise<void> {
+  await storeFingerprintKey(plan.catalogPath, plan.fingerprintKey);
+  await rename(builtCatalog, plan.catalogPath);
+  await fsyncPath(dirname(plan.catalogPath));
 }
 
 async function execute(

@@ -16,9 +16,8 @@ export interface SecretRecord {
 /** What a catalog file records about itself (schema `duckcron`). Names and types only, never values. */
 export interface CatalogMetadata {
   formatVersion: number;
+  /** HMAC keyed with the fingerprint key, which lives beside the catalog, never in it. */
   fingerprint: string;
-  /** Key of the fingerprint HMAC; random per catalog. */
-  salt: string;
   builtAt: string;
   duckcronVersion: string;
   tenant: string;
@@ -41,11 +40,11 @@ export function metadataStatements(m: CatalogMetadata): Statement[] {
     statement("schema duckcron", `CREATE SCHEMA IF NOT EXISTS ${METADATA_SCHEMA}`),
     statement(
       "table duckcron.catalog",
-      `CREATE OR REPLACE TABLE ${METADATA_SCHEMA}.catalog (format_version INTEGER, fingerprint VARCHAR, salt VARCHAR, built_at VARCHAR, duckcron_version VARCHAR, tenant VARCHAR, has_tables BOOLEAN)`,
+      `CREATE OR REPLACE TABLE ${METADATA_SCHEMA}.catalog (format_version INTEGER, fingerprint VARCHAR, built_at VARCHAR, duckcron_version VARCHAR, tenant VARCHAR, has_tables BOOLEAN)`,
     ),
     statement(
       "table duckcron.catalog",
-      `INSERT INTO ${METADATA_SCHEMA}.catalog VALUES (${m.formatVersion}, ${lit(m.fingerprint)}, ${lit(m.salt)}, ${lit(m.builtAt)}, ${lit(m.duckcronVersion)}, ${lit(m.tenant)}, ${bool(m.hasTables)})`,
+      `INSERT INTO ${METADATA_SCHEMA}.catalog VALUES (${m.formatVersion}, ${lit(m.fingerprint)}, ${lit(m.builtAt)}, ${lit(m.duckcronVersion)}, ${lit(m.tenant)}, ${bool(m.hasTables)})`,
     ),
     statement(
       "table duckcron.views",

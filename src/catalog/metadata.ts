@@ -73,7 +73,6 @@ export async function readCatalogMetadata(
     return {
       formatVersion: Number(catalog.format_version),
       fingerprint: String(catalog.fingerprint),
-      salt: String(catalog.salt),
       builtAt: String(catalog.built_at),
       duckcronVersion: String(catalog.duckcron_version),
       tenant: String(catalog.tenant),
