@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, DuckcronError, type SourceLocation } from "../errors.js";
@@ -6,6 +5,7 @@ import { substituteEnv } from "./env-substitution.js";
 import { deepFreeze } from "./freeze.js";
 import { type JobFile, jobFileSchema, plainTemplate, secretTemplate } from "./job-schema.js";
 import { placeholderReason } from "./placeholders.js";
+import { readConfigFile, UnreadableConfigFile } from "./read-config-file.js";
 import { type RunnerFile, runnerFileSchema } from "./runner-schema.js";
 import { isTemplateField } from "./schema-shape.js";
 import { SECRET_TYPES, type SecretTypeSpec } from "./secret-types.js";
@@ -175,7 +175,7 @@ async function loadJobFile(absolute: string, env: NodeJS.ProcessEnv): Promise<Jo
   const file = displayPath(absolute);
   let text: string;
   try {
-    text = await readFile(absolute, "utf8");
+    text = await readConfigFile(absolute);
   } catch (error) {
     return { file, issues: [], unreadable: readFailure(error) };
   }
@@ -425,7 +425,7 @@ function finish(issues: readonly ConfigIssue[], options: LoadOptions): ConfigIss
 
 async function readTopLevel(absolute: string): Promise<string> {
   try {
-    return await readFile(absolute, "utf8");
+    return await readConfigFile(absolute);
   } catch (error) {
     throw new DuckcronError(
       "CONFIG_NOT_FOUND",
@@ -436,18 +436,8 @@ async function readTopLevel(absolute: string): Promise<string> {
 }
 
 function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  switch (code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "it is a directory";
-    default:
-      return code ?? String(error);
-  }
+  if (error instanceof UnreadableConfigFile) return error.message;
+  throw error;
 }
 
 function emptyFile(file: string, expected: string): ConfigIssue {
