@@ -10,6 +10,7 @@ import { DuckcronError } from "../errors.js";
 import { Scrubber } from "../observe/scrubber.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
 import { EXIT, exitCodeFor, writeError } from "./output.js";
+import { COMMAND_USAGE } from "./usage.js";
 
 /**
  * `duckcron doctor`: everything a deployment needs besides a valid config, checked
@@ -17,7 +18,7 @@ import { EXIT, exitCodeFor, writeError } from "./output.js";
  * and fetches no secret values (the backend's own `check()` is a cheap auth probe).
  */
 
-const USAGE = "duckcron doctor [-c runner.yaml]";
+const USAGE = COMMAND_USAGE.doctor;
 const BACKEND_CHECK_TIMEOUT_MS = 10_000;
 
 export type CheckStatus = "ok" | "warn" | "problem";
