@@ -6,6 +6,7 @@ import { renderPlain, resolveLocal } from "../catalog/render.js";
 import type { LoadedJob, LoadedRunner } from "../config/load.js";
 import type { SecretsBackendConfig } from "../config/runner-schema.js";
 import { SECRET_TYPES } from "../config/secret-types.js";
+import { effectiveStateDir, STATE_DIR_FIX, stateDirSetting } from "../config/state-dir.js";
 import { DuckcronError } from "../errors.js";
 import { Scrubber } from "../observe/scrubber.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
@@ -63,7 +64,7 @@ export async function runDoctor(file: string, options: DoctorOptions = {}): Prom
   const checks: DoctorCheck[] = [configCheck(runner)];
   checks.push(await backendCheck(runner, env));
   checks.push(...(await duckdbChecks(runner, options.defaultExtensionDir)));
-  checks.push(...(await directoryChecks(runner)));
+  checks.push(...(await directoryChecks(runner, env)));
   const sensitive = [...runner.sensitive, ...[...runner.jobs.values()].flatMap((j) => j.sensitive)];
   return { checks, sensitive };
 }
@@ -278,7 +279,10 @@ function extensionDirs(runner: LoadedRunner, job: LoadedJob, fallback: string): 
   return [...dirs];
 }
 
-async function directoryChecks(runner: LoadedRunner): Promise<DoctorCheck[]> {
+async function directoryChecks(
+  runner: LoadedRunner,
+  env: NodeJS.ProcessEnv,
+): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   const { catalogPathFor } = await import("../catalog/plan.js");
   const seen = new Set<string>();
@@ -295,8 +299,15 @@ async function directoryChecks(runner: LoadedRunner): Promise<DoctorCheck[]> {
   const { secrets, state_dir, audit } = runner.config.runner;
   if (secrets.type === "filesystem")
     checks.push(secretsDirCheck(resolve(runner.dir, secrets.secrets_dir)));
-  if (state_dir !== undefined)
-    checks.push(await writableDirCheck("state dir", resolve(runner.dir, state_dir)));
+  // The directory `start` will use, whichever setting chose it: the default beside a
+  // read-only config mount is exactly the one that fails.
+  const state = effectiveStateDir(runner.dir, state_dir, env);
+  const stateCheck = await writableDirCheck("state dir", state.path);
+  checks.push({
+    ...stateCheck,
+    message: `${stateCheck.message} (state dir from ${stateDirSetting(state)})`,
+    ...(stateCheck.status === "ok" ? {} : { fix: STATE_DIR_FIX }),
+  });
   if (audit !== undefined && audit.path !== "-") {
     checks.push(await writableDirCheck("audit log dir", dirname(resolve(runner.dir, audit.path))));
   }
