@@ -10,6 +10,7 @@ import { effectiveStateDir, STATE_DIR_FIX, stateDirSetting } from "../config/sta
 import { DuckcronError } from "../errors.js";
 import { Scrubber } from "../observe/scrubber.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
+import { heldNotices } from "./notices.js";
 import { EXIT, exitCodeFor, writeError } from "./output.js";
 import { COMMAND_USAGE } from "./usage.js";
 
@@ -63,10 +64,42 @@ export async function runDoctor(file: string, options: DoctorOptions = {}): Prom
   }
   const checks: DoctorCheck[] = [configCheck(runner)];
   checks.push(await backendCheck(runner, env));
+  // After the backend check: loading a backend's client is what makes a dependency speak up.
+  checks.push(nodeCheck(process.version, heldNotices()));
   checks.push(...(await duckdbChecks(runner, options.defaultExtensionDir)));
   checks.push(...(await directoryChecks(runner, env)));
   const sensitive = [...runner.sensitive, ...[...runner.jobs.values()].flatMap((j) => j.sensitive)];
   return { checks, sensitive };
+}
+
+/** package.json "engines"; CI tests on this major and the image runs 22. */
+export const MIN_NODE_MAJOR = 20;
+
+/** The Node version, and the dependency notices held back from every other command. */
+export function nodeCheck(version: string, notices: readonly string[]): DoctorCheck {
+  const subject = "node";
+  const major = Number(/^v(\d+)\./.exec(version)?.[1]);
+  if (!(major >= MIN_NODE_MAJOR)) {
+    return {
+      status: "problem",
+      subject,
+      message: `Node ${version} is older than duckcron supports (>= ${MIN_NODE_MAJOR})`,
+      fix: "install Node 22 LTS (the container image runs it) or Node 20",
+    };
+  }
+  if (notices.length > 0) {
+    return {
+      status: "warn",
+      subject,
+      message: `Node ${version}; a dependency says: ${notices.join(" | ")}`,
+      fix: "move to the Node version the notice asks for (the container image runs Node 22); duckcron itself supports Node >= 20",
+    };
+  }
+  return {
+    status: "ok",
+    subject,
+    message: `Node ${version} (duckcron supports >= ${MIN_NODE_MAJOR})`,
+  };
 }
 
 function configCheck(runner: LoadedRunner): DoctorCheck {

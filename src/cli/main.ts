@@ -4,6 +4,7 @@
  * for, so `duckcron validate` never loads DuckDB or a cloud SDK.
  */
 import { DuckcronError } from "../errors.js";
+import { holdDependencyNotices } from "./notices.js";
 import { EXIT, writeError } from "./output.js";
 import { asksForHelp, type CommandName, commandHelp, isCommand, overview } from "./usage.js";
 
@@ -22,6 +23,7 @@ const COMMANDS = {
 >;
 
 async function main(argv: string[]): Promise<number> {
+  holdDependencyNotices();
   const [command, ...rest] = argv;
   if (command === undefined || command === "--help" || command === "-h") {
     process.stdout.write(`${overview()}\n`);

@@ -66,8 +66,9 @@ describe("duckcron doctor", () => {
     expect(list.map((c) => c.subject)).toEqual([
       "config",
       "secrets backend env",
+      "node",
       "duckdb",
-      `extensions for ${list[3]?.subject.slice("extensions for ".length)}`,
+      `extensions for ${list[4]?.subject.slice("extensions for ".length)}`,
       "catalog dir for acme",
       "catalog dir for globex",
       "state dir",
