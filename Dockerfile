@@ -57,7 +57,10 @@ RUN groupadd --system --gid 10001 duckcron \
  && chmod 700 /var/lib/duckcron/secrets \
  && chown -R duckcron:duckcron /home/duckcron /var/lib/duckcron
 
+# The state volume is the default state_dir: the default beside runner.yaml would be
+# inside the read-only config mount.
 ENV DUCKCRON_CONFIG=/etc/duckcron/runner.yaml \
+    DUCKCRON_STATE_DIR=/var/lib/duckcron/state \
     DUCKDB_EXTENSION_DIRECTORY=/opt/duckdb/extensions
 # Catalogs (and their <catalog>.secrets/ persistent DuckDB secrets, kept 0700 beside
 # them); the filesystem backend's secrets_dir; small daemon state.
