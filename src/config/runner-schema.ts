@@ -137,11 +137,50 @@ export const awsBackendSchema = z.strictObject({
   ...cacheFields,
 });
 
+/** Secret Manager ids: letters, digits, '_' and '-', at most 255 characters. */
+export const GCP_SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+
+export const gcpBackendSchema = z.strictObject({
+  type: z.literal("gcp"),
+  /** Falls back to GOOGLE_CLOUD_PROJECT, then GCP_PROJECT_ID. */
+  project_id: z
+    .string()
+    .regex(
+      /^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$/,
+      "a project id (6-30 lower-case letters, digits and '-') or a project number",
+    )
+    .optional(),
+  /** Prepended to the tenant id: {prefix}{tenant} or {prefix}{tenant}-{name}. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, "Secret Manager ids use letters, digits, '_' and '-' only")
+    .default(""),
+  layout: secretLayout,
+  /** A version number, or an alias such as `latest`. */
+  version: z
+    .string()
+    .regex(
+      /^(latest|[1-9][0-9]*|[A-Za-z][A-Za-z0-9_-]{0,62})$/,
+      "latest, a version number or an alias",
+    )
+    .default("latest"),
+  /** Another Secret Manager endpoint: a regional or private one, or a test server. */
+  endpoint: z.url({ protocol: /^https?$/ }).default("https://secretmanager.googleapis.com"),
+  /** A service account key or external_account (workload identity federation) file; relative to runner.yaml. Application Default Credentials when absent. */
+  credentials_file: z.string().min(1).optional(),
+  /** Per request attempt, token exchange included. */
+  timeout: duration.default(30_000),
+  /** Attempts per call for UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED and 5xx. */
+  max_attempts: z.number().int().min(1).max(10).default(3),
+  ...cacheFields,
+});
+
 export const secretsBackendSchema = z.discriminatedUnion("type", [
   envBackendSchema,
   filesystemBackendSchema,
   vaultBackendSchema,
   awsBackendSchema,
+  gcpBackendSchema,
 ]);
 
 export const retriesSchema = z.strictObject({
@@ -230,3 +269,4 @@ export type EnvBackendConfig = z.output<typeof envBackendSchema>;
 export type FilesystemBackendConfig = z.output<typeof filesystemBackendSchema>;
 export type VaultBackendConfig = z.output<typeof vaultBackendSchema>;
 export type AwsBackendConfig = z.output<typeof awsBackendSchema>;
+export type GcpBackendConfig = z.output<typeof gcpBackendSchema>;
