@@ -57,6 +57,7 @@ describe("the bundled example", () => {
 
   it("leaves no temporary files beside the catalogs", () => {
     expect(readdirSync(join(dir, "catalogs", "acme")).sort()).toEqual([
+      ".sales.duckdb.fingerprint-key",
       "sales.duckdb",
       "sales.duckdb.secrets",
     ]);
