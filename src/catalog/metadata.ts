@@ -79,6 +79,9 @@ export async function readCatalogMetadata(
       views: Object.fromEntries(views),
       secrets,
       hasTables: catalog.has_tables === true,
+      // Absent before format version 2.
+      secretDirectory:
+        typeof catalog.secret_directory === "string" ? catalog.secret_directory : undefined,
     };
   } finally {
     connection.closeSync();

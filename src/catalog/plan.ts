@@ -6,6 +6,7 @@ import { newFingerprintKey } from "./fingerprint-key.js";
 import { inlineParams } from "./inline.js";
 import { type CatalogMetadata, metadataStatements } from "./metadata-sql.js";
 import { renderPlain, resolveLocal } from "./render.js";
+import { publishedSecretPath } from "./secret-folders.js";
 import { createSecretStatement, dropPersistentSecretStatement } from "./secret-sql.js";
 import { keyword, quoteLiteral } from "./sql.js";
 import type { Statement } from "./statement.js";
@@ -16,6 +17,7 @@ export const CATALOG_FORMAT_VERSION = 2;
 
 export interface Plan {
   catalogPath: string;
+  /** `<catalog>.secrets`: what readers set as secret_directory; builds write elsewhere. */
   secretDirectory: string;
   instanceOptions: Readonly<Record<string, string>>;
   statements: readonly Statement[];
@@ -58,7 +60,7 @@ export function plan(input: PlanInput): Plan {
   const duckdb = definition.duckdb;
 
   const catalogPath = catalogPathFor(input.job, tenant);
-  const secretDirectory = `${catalogPath}.secrets`;
+  const secretDirectory = publishedSecretPath(catalogPath);
 
   const current = new Set(duckdb.secrets.filter((s) => s.persistent).map((s) => s.name));
   const persistentSecretsToDrop = (previous?.secrets ?? [])

@@ -233,7 +233,7 @@ describe("secrets", () => {
       ],
     });
     const p = await planFresh(def, dir, { tok: TOKEN });
-    // A directory that already exists with a loose mode is tightened.
+    // A loose real directory from an older version is replaced by a private folder.
     await mkdir(p.secretDirectory, { recursive: true, mode: 0o755 });
     await chmod(p.secretDirectory, 0o755);
     const events = new EventBus();
