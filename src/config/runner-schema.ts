@@ -82,7 +82,8 @@ const cacheFields = {
 };
 
 export const envBackendSchema = z.strictObject({
-  type: z.literal("env"),
+  /** The default backend, so `secrets: { prefix: APP_ }` needs no type. */
+  type: z.literal("env").default("env"),
   /** Prefix of every variable name: {PREFIX}{TENANT}_{NAME}, falling back to {PREFIX}{NAME}. */
   prefix: z
     .string()

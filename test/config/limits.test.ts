@@ -61,3 +61,28 @@ describe("config at the limits", () => {
     await expect(load(approle)).resolves.toBeDefined();
   });
 });
+
+describe("documented defaults", () => {
+  it("reads a secrets block without `type` as the env backend", async () => {
+    const runner = await load(yaml`
+      version: 1
+      runner:
+        secrets: { prefix: APP_ }
+    `);
+    expect(runner.config.runner.secrets).toMatchObject({ type: "env", prefix: "APP_" });
+  });
+
+  it("lets an attachment share a name with a catalog whose name comes from the tenant", async () => {
+    const root = await writeTree({
+      "runner.yaml": schedule("1h", "0 * * * *"),
+      "jobs/job.yaml": yaml`
+        version: 1
+        duckdb:
+          database: catalogs/\${tenant}.duckdb
+        attachments:
+          - { alias: ops, path: ops.duckdb }
+      `,
+    });
+    await expect(loadRunner(join(root, "runner.yaml"), { env: {} })).resolves.toBeDefined();
+  });
+});
