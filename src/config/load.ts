@@ -1,6 +1,7 @@
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, DuckcronError, type SourceLocation } from "../errors.js";
+import { backendEnvProblems } from "./backend-env.js";
 import { substituteEnv } from "./env-substitution.js";
 import { deepFreeze } from "./freeze.js";
 import { gcpIssues } from "./gcp-checks.js";
@@ -88,8 +89,18 @@ export async function loadRunner(path: string, options: LoadOptions = {}): Promi
     issues.push(emptyFile(file, "version: 1 and runner:"));
   } else {
     const parsed = runnerFileSchema.safeParse(layout.value);
-    if (parsed.success) config = parsed.data;
-    else {
+    if (parsed.success) {
+      config = parsed.data;
+      for (const problem of backendEnvProblems(config.runner.secrets, env)) {
+        const where = sourcePath(problem.path);
+        issues.push({
+          ...source.locateKey(where),
+          path: formatPath(where),
+          message: problem.message,
+          severity: "error",
+        });
+      }
+    } else {
       issues.push(
         ...convertZodIssues(withoutFailed(parsed.error.issues, substituted.failed, sourcePath), {
           source,
