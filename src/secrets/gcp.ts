@@ -22,7 +22,8 @@ import { Semaphore } from "./semaphore.js";
  * - bundle: `{prefix}{tenant}` holds a JSON object whose keys are the names; one
  *   access call per tenant.
  * - per_name: `{prefix}{tenant}-{name}`, one access call per name (the API has no
- *   batch read), PARALLEL_CALLS at a time.
+ *   batch read), all names at once; the backend as a whole keeps at most
+ *   max_concurrency calls in flight, however many fetches run.
  * google-auth-library supplies the token (Application Default Credentials or
  * credentials_file); the read itself is one REST call, `GET
  * /v1/projects/{p}/secrets/{s}/versions/{v}:access`, under our own timeout and
@@ -36,8 +37,6 @@ export interface GcpBackendOptions {
 }
 
 const SCOPE = "https://www.googleapis.com/auth/cloud-platform";
-/** Parallel access calls within one fetch of many names. */
-const PARALLEL_CALLS = 8;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2_000;
 
@@ -63,6 +62,7 @@ export class GcpBackend implements SecretBackend {
   readonly #project: string;
   readonly #auth: GoogleAuth;
   readonly #endpoint: string;
+  readonly #slots: Semaphore;
 
   constructor(config: GcpBackendConfig, options: GcpBackendOptions = {}) {
     this.#config = config;
@@ -75,6 +75,7 @@ export class GcpBackend implements SecretBackend {
     }
     this.#project = project;
     this.#endpoint = config.endpoint.replace(/\/+$/, "");
+    this.#slots = new Semaphore(config.max_concurrency);
     this.#auth = new GoogleAuth({
       scopes: [SCOPE],
       // Without it, Application Default Credentials look the project up first: a call
@@ -148,21 +149,18 @@ export class GcpBackend implements SecretBackend {
 
   async #perName(tenant: string, names: readonly string[], signal?: AbortSignal) {
     const found = new Map<string, FetchedSecret>();
-    const slots = new Semaphore(PARALLEL_CALLS);
     await Promise.all(
-      [...new Set(names)].map((name) =>
-        slots.run(async () => {
-          const id = this.nameId(tenant, name);
-          if (!GCP_SECRET_ID.test(id)) {
-            throw new SecretError(
-              "INVALID_NAME",
-              `secret "${name.slice(0, 64)}" of tenant "${tenant}" does not map to a GCP secret id (letters, digits, '_' and '-', at most 255 characters)`,
-            );
-          }
-          const text = await this.#access(id, `secret "${id}" for tenant "${tenant}"`, signal);
-          if (text !== undefined) found.set(name, toFetched(text));
-        }, signal),
-      ),
+      [...new Set(names)].map(async (name) => {
+        const id = this.nameId(tenant, name);
+        if (!GCP_SECRET_ID.test(id)) {
+          throw new SecretError(
+            "INVALID_NAME",
+            `secret "${name.slice(0, 64)}" of tenant "${tenant}" does not map to a GCP secret id (letters, digits, '_' and '-', at most 255 characters)`,
+          );
+        }
+        const text = await this.#access(id, `secret "${id}" for tenant "${tenant}"`, signal);
+        if (text !== undefined) found.set(name, toFetched(text));
+      }),
     );
     return found;
   }
@@ -172,7 +170,10 @@ export class GcpBackend implements SecretBackend {
     const resource = `projects/${this.#project}/secrets/${id}/versions/${this.#config.version}`;
     let body: unknown;
     try {
-      body = await this.#call(`${this.#endpoint}/v1/${resource}:access`, subject, signal);
+      body = await this.#slots.run(
+        () => this.#call(`${this.#endpoint}/v1/${resource}:access`, subject, signal),
+        signal,
+      );
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (error instanceof Attempt) {
