@@ -149,6 +149,8 @@ function describeBackend(config: SecretsBackendConfig): string {
       return `requests at ${config.url ?? "$VAULT_ADDR"} (KV v${config.kv_version} at ${config.mount_point})`;
     case "aws":
       return `requests to Secrets Manager${config.region_name ? ` in ${config.region_name}` : ""}`;
+    case "gcp":
+      return `requests to Secret Manager at ${config.endpoint}`;
     default: {
       const never: never = config;
       return String((never as { type?: unknown }).type);
@@ -166,6 +168,8 @@ function backendFix(config: SecretsBackendConfig): string {
       return "check runner.secrets.url (or VAULT_ADDR), the token (or VAULT_TOKEN) and that its policy can read the KV mount; for TLS errors set ca_cert";
     case "aws":
       return "check region_name (or AWS_REGION), the credentials the SDK finds (AWS_* env, profile, role) and secretsmanager:ListSecrets plus GetSecretValue on the prefix";
+    case "gcp":
+      return "check project_id (or GOOGLE_CLOUD_PROJECT), credentials_file or the Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, workload identity), and roles/secretmanager.secretAccessor on the secrets";
     default: {
       const never: never = config;
       return String((never as { type?: unknown }).type);
