@@ -4,9 +4,11 @@ import type pino from "pino";
 import { catalogPathFor } from "./catalog/plan.js";
 import { defaultReplicaId } from "./cluster/connection.js";
 import { ClusterMode } from "./cluster-mode.js";
-import { type LoadedRunner, loadRunner } from "./config/load.js";
+import type { LoadedRunner } from "./config/load.js";
 import type { SecretsBackendConfig } from "./config/runner-schema.js";
+import { effectiveStateDir, prepareStateDir } from "./config/state-dir.js";
 import { DuckcronError } from "./errors.js";
+import { loadCheckedRunner } from "./load-config.js";
 import { type AuditLog, openAuditLog } from "./observe/audit.js";
 import { EventBus } from "./observe/events.js";
 import { type HttpServerHandle, type ReadyReport, startHttpServer } from "./observe/http-server.js";
@@ -81,7 +83,9 @@ export class Daemon {
 
   async #start(): Promise<void> {
     const { logger, scrubber } = this.#options;
-    const runner = await loadRunner(this.#options.configPath, { strict: this.#options.strict });
+    const runner = await loadCheckedRunner(this.#options.configPath, {
+      strict: this.#options.strict,
+    });
     this.#adopt(runner);
     const config = runner.config.runner;
 
@@ -129,7 +133,9 @@ export class Daemon {
       history = cluster.history;
       logger.info({ replica: cluster.replica, database: cluster.database }, "cluster mode");
     } else {
-      const stateDir = resolve(runner.dir, config.state_dir ?? ".duckcron");
+      const state = effectiveStateDir(runner.dir, config.state_dir);
+      await prepareStateDir(state);
+      const stateDir = state.path;
       const { store, issue } = await StateStore.open(stateDir, {
         onWarning: (message) => logger.warn({ stateDir }, message),
       });
@@ -211,7 +217,9 @@ export class Daemon {
     const { logger } = this.#options;
     let opened: Secrets | undefined;
     try {
-      const runner = await loadRunner(this.#options.configPath, { strict: this.#options.strict });
+      const runner = await loadCheckedRunner(this.#options.configPath, {
+        strict: this.#options.strict,
+      });
       const config = runner.config.runner;
       // Everything that can fail happens before anything is swapped.
       if (JSON.stringify(config.secrets) !== JSON.stringify(this.#secrets.config)) {

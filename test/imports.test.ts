@@ -42,9 +42,15 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   cli: ["root", "config", "secrets", "catalog", "scheduler", "cluster", "observe", "shared"],
 };
 
-const SHARED = new Set(["errors.ts", "version.ts", "write-atomically.ts"]);
+const SHARED = new Set(["errors.ts", "listen-address.ts", "version.ts", "write-atomically.ts"]);
 /** The composition root, and index.ts, the package's API. */
-const ROOT = new Set(["daemon.ts", "run-tenant.ts", "cluster-mode.ts", "index.ts"]);
+const ROOT = new Set([
+  "daemon.ts",
+  "index.ts",
+  "load-config.ts",
+  "run-tenant.ts",
+  "cluster-mode.ts",
+]);
 const DIRECTORIES = new Set<Layer>([
   "observe",
   "config",
