@@ -324,10 +324,24 @@ describe("deploy/compose", () => {
 
   it("has a runner.yaml that loads, on the vault backend, listening for Prometheus", async () => {
     const runner = await loadRunner(join(REPO, composeDir, "runner.yaml"), {
-      env: { VAULT_TOKEN: composeDefault(duckcron.environment.VAULT_TOKEN) },
+      env: {
+        VAULT_TOKEN: composeDefault(duckcron.environment.VAULT_TOKEN),
+        DUCKCRON_DATABASE_URL: composeDefault(duckcron.environment.DUCKCRON_DATABASE_URL),
+      },
       strict: true,
     });
-    const { secrets, http } = runner.config.runner;
+    const { secrets, http, cluster } = runner.config.runner;
+    // Two replicas on one catalogs volume, coordinated by the postgres service.
+    expect(cluster).toMatchObject({
+      type: "postgres",
+      url: expect.stringContaining("@postgres:5432/"),
+    });
+    expect(services["duckcron-2"]).toMatchObject({
+      image: duckcron.image,
+      environment: duckcron.environment,
+      volumes: duckcron.volumes,
+    });
+    expect(runner.sensitive).toContain(composeDefault(duckcron.environment.DUCKCRON_DATABASE_URL));
     expect(secrets).toMatchObject({
       type: "vault",
       url: "http://vault:8200",
@@ -341,7 +355,7 @@ describe("deploy/compose", () => {
 
   it("seeds Vault where the vault backend reads, with every secret the job refers to", async () => {
     const runner = await loadRunner(join(REPO, composeDir, "runner.yaml"), {
-      env: { VAULT_TOKEN: "t" },
+      env: { VAULT_TOKEN: "t", DUCKCRON_DATABASE_URL: "postgres://u:p@postgres:5432/d" },
     });
     const secrets = runner.config.runner.secrets;
     if (secrets.type !== "vault") throw new Error("compose runner.yaml must use the vault backend");
