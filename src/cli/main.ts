@@ -17,6 +17,7 @@ const COMMANDS = {
   schema: () => import("./schema.js"),
   doctor: () => import("./doctor.js"),
   extensions: () => import("./extensions.js"),
+  status: () => import("./status.js"),
 } as const satisfies Record<
   CommandName,
   () => Promise<{ default: (argv: string[]) => Promise<number> }>

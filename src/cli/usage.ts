@@ -14,6 +14,7 @@ export const COMMAND_USAGE = {
   doctor: "duckcron doctor [-c runner.yaml]",
   schema: "duckcron schema runner|job",
   extensions: "duckcron extensions install <name>... [--dir DIR] [--repository URL|DIR]",
+  status: "duckcron status [-c runner.yaml] [--json]",
 } as const;
 
 export type CommandName = keyof typeof COMMAND_USAGE;
@@ -28,6 +29,8 @@ const SUMMARY: Record<CommandName, string> = {
   schema: "Print the JSON Schema of runner.yaml or of a job file.",
   extensions:
     "Install DuckDB extensions for the linked DuckDB, from the network, a mirror or a local directory.",
+  status:
+    "Cluster mode: print the replicas and recent runs from the cluster database, without a daemon.",
 };
 
 const FOOTER = `The config defaults to $DUCKCRON_CONFIG, then ./runner.yaml.

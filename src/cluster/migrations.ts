@@ -101,7 +101,10 @@ export async function migrate(
 }
 
 /** The schema's version; 0 when duckcron never migrated it. */
-export async function currentVersion(client: pg.ClientBase, schema: string): Promise<number> {
+export async function currentVersion(
+  client: pg.ClientBase | pg.Pool,
+  schema: string,
+): Promise<number> {
   const exists = await client.query<{ t: string | null }>("SELECT to_regclass($1) AS t", [
     `${quote(schema)}.schema_version`,
   ]);
