@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, sep } from "node:path";
 import pg from "pg";
 import type pino from "pino";
 import {
@@ -341,4 +341,18 @@ function keyOf(fire: Fire): FireKey {
   // Every replica computes the same cron times; to the second, so they name one fire.
   const scheduledAt = new Date(Math.floor(fire.scheduledAt.getTime() / 1000) * 1000);
   return { schedule: fire.schedule.name, tenant: fire.tenant, scheduledAt };
+}
+
+/** The deepest directory holding all of `dirs` (where the volume marker goes); undefined for none. */
+export function commonDirectory(dirs: readonly string[]): string | undefined {
+  if (dirs.length === 0) return undefined;
+  let common = dirs[0]!;
+  for (const dir of dirs.slice(1)) {
+    while (dir !== common && !dir.startsWith(`${common}${sep}`)) {
+      const parent = dirname(common);
+      if (parent === common) break;
+      common = parent;
+    }
+  }
+  return common;
 }

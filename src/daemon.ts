@@ -1,9 +1,9 @@
 import { access, constants } from "node:fs/promises";
-import { dirname, isAbsolute, resolve, sep } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import type pino from "pino";
 import { catalogPathFor } from "./catalog/plan.js";
 import { defaultReplicaId } from "./cluster/connection.js";
-import { ClusterMode } from "./cluster-mode.js";
+import { ClusterMode, commonDirectory } from "./cluster-mode.js";
 import type { LoadedRunner } from "./config/load.js";
 import type { SecretsBackendConfig } from "./config/runner-schema.js";
 import { effectiveStateDir, prepareStateDir } from "./config/state-dir.js";
@@ -417,20 +417,6 @@ function catalogDirectories(runner: LoadedRunner): Set<string> {
     }
   }
   return dirs;
-}
-
-/** The deepest directory holding all of `dirs`; undefined for none. */
-function commonDirectory(dirs: readonly string[]): string | undefined {
-  if (dirs.length === 0) return undefined;
-  let common = dirs[0]!;
-  for (const dir of dirs.slice(1)) {
-    while (dir !== common && !dir.startsWith(`${common}${sep}`)) {
-      const parent = dirname(common);
-      if (parent === common) break;
-      common = parent;
-    }
-  }
-  return common;
 }
 
 /** A catalog directory is fine if it, or the nearest existing parent it would be created in, is writable. */

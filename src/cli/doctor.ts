@@ -68,6 +68,10 @@ export async function runDoctor(file: string, options: DoctorOptions = {}): Prom
   checks.push(nodeCheck(process.version, heldNotices()));
   checks.push(...(await duckdbChecks(runner, options.defaultExtensionDir)));
   checks.push(...(await directoryChecks(runner, env)));
+  if (runner.config.runner.cluster) {
+    const { clusterChecks } = await import("./cluster-doctor.js");
+    checks.push(...(await clusterChecks(runner)));
+  }
   const sensitive = [...runner.sensitive, ...[...runner.jobs.values()].flatMap((j) => j.sensitive)];
   return { checks, sensitive };
 }

@@ -260,6 +260,14 @@ export class RunsTable {
     return rows;
   }
 
+  /** The marker on record, or null when no replica has written one yet. */
+  async storedVolumeMarker(): Promise<string | null> {
+    const { rows } = await this.#pool.query<{ marker: string }>(
+      `SELECT marker FROM ${this.#s}.volume`,
+    );
+    return rows[0]?.marker ?? null;
+  }
+
   /** The volume marker the first replica wrote; `marker` is set if none was recorded yet. */
   async volumeMarker(marker: string): Promise<string> {
     const { rows } = await this.#pool.query<{ marker: string }>(

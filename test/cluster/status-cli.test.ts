@@ -1,12 +1,22 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { runDoctor } from "../../src/cli/doctor.js";
 import { migrate } from "../../src/cluster/migrations.js";
 import { RunsTable } from "../../src/cluster/runs-table.js";
 import { runCli } from "../cli/run-cli.js";
 import { describePg, dropSchema, freshSchema, testPgUrl } from "./pg.js";
+
+async function withPool<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const pool = new pg.Pool({ connectionString: testPgUrl() });
+  try {
+    return await fn(pool);
+  } finally {
+    await pool.end();
+  }
+}
 
 describePg("duckcron status", () => {
   const schema = freshSchema("status");
@@ -33,6 +43,7 @@ describePg("duckcron status", () => {
     };
     await table.claim({ ...fire, attempts: 1, catalog: "/c/acme.duckdb" });
     await table.finish(fire, 1, "success");
+    await table.volumeMarker("marker-0f3c");
     await pool.end();
     dir = mkdtempSync(join(tmpdir(), "duckcron-status-"));
     writeFileSync(
@@ -75,5 +86,27 @@ runner:
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("CLUSTER_UNAVAILABLE");
     expect(result.stderr + result.stdout).not.toContain(PASSWORD);
+  });
+
+  it("doctor checks the database, the schema version and the shared catalogs volume", async () => {
+    const subjects = async () =>
+      Object.fromEntries(
+        (await runDoctor(join(dir, "runner.yaml"), { env: { DB_URL: url() } })).checks
+          .filter((c) => c.subject.startsWith("cluster") || c.subject.startsWith("catalog volume"))
+          .map((c) => [c.subject.replace(/ \/.*/, ""), c.status]),
+      );
+    writeFileSync(join(dir, ".duckcron-volume"), "marker-0f3c\n");
+    // The heartbeat of r-test reported no volume: a replica on another volume.
+    expect(await subjects()).toEqual({
+      "cluster database": "ok",
+      "cluster schema": "ok",
+      "catalog volume": "problem",
+    });
+    await withPool((pool) =>
+      new RunsTable(pool, schema, "r-test", 60_000).heartbeat("9.9.9", 0, "marker-0f3c"),
+    );
+    expect((await subjects())["catalog volume"]).toBe("ok");
+    unlinkSync(join(dir, ".duckcron-volume"));
+    expect((await subjects())["catalog volume"]).toBe("problem");
   });
 });
