@@ -7,7 +7,7 @@ import { currentVersion, SCHEMA_VERSION } from "../cluster/migrations.js";
 import { RunsTable } from "../cluster/runs-table.js";
 import { commonDirectory, VOLUME_MARKER } from "../cluster-mode.js";
 import type { LoadedRunner } from "../config/load.js";
-import type { DoctorCheck } from "./doctor.js";
+import type { DoctorCheck } from "./doctor-check.js";
 
 /**
  * doctor's cluster-mode checks: the database answers, its schema is one this release

@@ -10,9 +10,12 @@ import { effectiveStateDir, STATE_DIR_FIX, stateDirSetting } from "../config/sta
 import { DuckcronError } from "../errors.js";
 import { Scrubber } from "../observe/scrubber.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
+import type { DoctorCheck } from "./doctor-check.js";
 import { heldNotices } from "./notices.js";
 import { EXIT, exitCodeFor, writeError } from "./output.js";
 import { COMMAND_USAGE } from "./usage.js";
+
+export type { CheckStatus, DoctorCheck } from "./doctor-check.js";
 
 /**
  * `duckcron doctor`: everything a deployment needs besides a valid config, checked
@@ -22,17 +25,6 @@ import { COMMAND_USAGE } from "./usage.js";
 
 const USAGE = COMMAND_USAGE.doctor;
 const BACKEND_CHECK_TIMEOUT_MS = 10_000;
-
-export type CheckStatus = "ok" | "warn" | "problem";
-
-export interface DoctorCheck {
-  status: CheckStatus;
-  /** What was checked, e.g. `secrets backend vault`, `catalog dir catalogs/acme`. */
-  subject: string;
-  message: string;
-  /** How to fix a warn or problem. */
-  fix?: string;
-}
 
 export interface DoctorOptions {
   env?: NodeJS.ProcessEnv;

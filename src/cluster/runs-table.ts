@@ -161,6 +161,10 @@ export class RunsTable {
    */
   async publish(key: FireKey, attempt: number, publish: () => Promise<void>): Promise<void> {
     const client = await this.#pool.connect();
+    // A server that goes away while this client is checked out emits 'error' on it;
+    // unheard, that would end the process. The failing query reports it instead.
+    const ignore = () => {};
+    client.on("error", ignore);
     let broken: unknown;
     try {
       const lit = (value: string | number) => client.escapeLiteral(String(value));
@@ -188,6 +192,7 @@ export class RunsTable {
       if (!(error instanceof DuckcronError)) broken = error;
       throw error;
     } finally {
+      client.off("error", ignore);
       // A connection that failed mid-transaction is not handed out again.
       client.release(broken instanceof Error ? broken : undefined);
     }

@@ -246,7 +246,12 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
       ),
     );
     expect((await fetch(`${a!.url}/readyz`)).status).toBe(200);
-    for (const replica of [a!, b!]) expect(replica.process.exitCode).toBeNull();
+    for (const replica of [a!, b!]) {
+      expect(
+        replica.process.exitCode,
+        `${replica.stderr()}\n${replica.logs.raw.slice(-5).join("\n")}`,
+      ).toBeNull();
+    }
     await cluster.stopAll();
     // No fire started twice under the same claim, on one replica or across both.
     const starts = new Map<string, number>();
