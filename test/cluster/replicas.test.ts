@@ -196,7 +196,10 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
       [],
     );
     const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
-    expect(Number(/^duckcron_cluster_takeovers_total (\d+)/m.exec(metrics)?.[1])).toBe(rows.length);
+    // At least those: a fire the victim had claimed but not yet started is taken over too.
+    expect(
+      Number(/^duckcron_cluster_takeovers_total (\d+)/m.exec(metrics)?.[1]),
+    ).toBeGreaterThanOrEqual(rows.length);
   });
 
   it("keep a replica paused past its lease from publishing when it resumes", async () => {
