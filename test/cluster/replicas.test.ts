@@ -183,6 +183,8 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
     // Whichever replica starts building first is killed in the middle of its builds.
     const { first: victim, other: survivor } = await firstToBuild(cluster);
     victim.process.kill("SIGKILL");
+    // Everything it wrote before dying, read to the end.
+    await new Promise((resolve) => victim.process.stdout.once("close", resolve));
     const orphaned = startedOn(victim);
     expect(orphaned.size).toBeGreaterThan(0);
     const rows = await allSucceeded(cluster, orphaned);
