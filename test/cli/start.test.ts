@@ -1,5 +1,5 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -101,11 +101,15 @@ describe("duckcron start (the daemon process)", { timeout: 90_000 }, () => {
     expect(tail.some((l) => l.msg === "run failure" && l.code === "RUN_ABORTED")).toBe(true);
     expect(tail.at(-1)?.msg).toBe("stopped; some builds were aborted");
 
-    expect(readdirSync(join(dir, "catalogs", "acme")).sort()).toEqual([
+    // No temp file left: the catalog, its key, its secrets link and the folder it names.
+    const entries = readdirSync(join(dir, "catalogs", "acme")).sort();
+    expect(entries).toEqual([
       ".sales.duckdb.fingerprint-key",
+      expect.stringMatching(/^\.sales\.duckdb\.secrets-[0-9a-f]{16}$/),
       "sales.duckdb",
       "sales.duckdb.secrets",
     ]);
+    expect(readlinkSync(join(dir, "catalogs", "acme", "sales.duckdb.secrets"))).toBe(entries[1]);
     const instance = await DuckDBInstance.create(join(dir, "catalogs/acme/sales.duckdb"), {
       access_mode: "READ_ONLY",
     });
