@@ -9,7 +9,9 @@ import {
   VARCHAR,
 } from "@duckdb/node-api";
 import { CatalogError, DuckcronError } from "../errors.js";
+
 import type { EventBus } from "../observe/events.js";
+import { ensureCatalogDir } from "./catalog-dir.js";
 import { inlineParams } from "./inline.js";
 import { acquireLockFile, isAlive, withPathMutex } from "./lock.js";
 import { readCatalogMetadata } from "./metadata.js";
@@ -53,7 +55,7 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
   const { catalogPath } = plan;
   return withPathMutex(catalogPath, async () => {
     throwIfAborted(options.signal, "catalog");
-    await mkdir(dirname(catalogPath), { recursive: true });
+    await ensureCatalogDir(catalogPath);
     const release = await acquireLockFile(`${catalogPath}.lock`, catalogPath);
     try {
       await removeAbandonedBuilds(catalogPath);

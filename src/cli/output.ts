@@ -31,6 +31,7 @@ export function exitCodeFor(error: unknown): number {
       case "SCHEDULE_NOT_FOUND":
       case "TENANT_NOT_FOUND":
       case "USAGE":
+      case "CATALOG_DIR_UNWRITABLE":
         return EXIT.config;
       default:
         return EXIT.failure;
