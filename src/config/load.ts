@@ -4,6 +4,7 @@ import { ConfigError, type ConfigIssue, DuckcronError, type SourceLocation } fro
 import { backendEnvProblems } from "./backend-env.js";
 import { substituteEnv } from "./env-substitution.js";
 import { deepFreeze } from "./freeze.js";
+import { gcpIssues } from "./gcp-checks.js";
 import { type JobFile, jobFileSchema, plainTemplate, secretTemplate } from "./job-schema.js";
 import { placeholderReason } from "./placeholders.js";
 import { readConfigFile, UnreadableConfigFile } from "./read-config-file.js";
@@ -146,6 +147,21 @@ export async function loadRunner(path: string, options: LoadOptions = {}): Promi
     if (!seenFiles.has(result.file)) jobIssues.push(...result.issues);
     seenFiles.add(result.file);
     if (result.job && ref.name !== undefined && !jobs.has(ref.name)) jobs.set(ref.name, result.job);
+  }
+
+  if (config?.runner.secrets.type === "gcp") {
+    const scheduled = config.runner.schedules;
+    issues.push(
+      ...(await gcpIssues(config.runner.secrets, {
+        env,
+        dir,
+        locate: (p) => source.locate(sourcePath(p)),
+        schedules: results.map(({ ref, result }) => ({
+          tenants: scheduled[ref.index]?.tenants ?? [],
+          job: result.job,
+        })),
+      })),
+    );
   }
 
   const final = finish([...inFileOrder(scrub(ownIssues, substituted.uses)), ...jobIssues], options);

@@ -135,6 +135,10 @@ export const vaultBackendSchema = z
     }
   });
 
+/** bundle: one JSON secret per tenant; per_name: one secret per name; auto: bundle, else per_name. */
+export const secretLayout = z.enum(["bundle", "per_name", "auto"]).default("auto");
+export type SecretLayout = z.output<typeof secretLayout>;
+
 export const awsBackendSchema = z.strictObject({
   type: z.literal("aws"),
   /** Falls back to the SDK's default chain (AWS_REGION, profile). */
@@ -144,11 +148,48 @@ export const awsBackendSchema = z.strictObject({
   /** Prepended to the tenant id: {prefix}{tenant} or {prefix}{tenant}/{name}. */
   prefix: z.string().default(""),
   version_stage: z.string().min(1).default("AWSCURRENT"),
-  /** bundle: one JSON secret per tenant; per_name: one secret per name; auto: bundle, else per_name. */
-  layout: z.enum(["bundle", "per_name", "auto"]).default("auto"),
+  layout: secretLayout,
   /** Per request attempt. */
   timeout: positiveDuration.default(30_000),
   /** SDK attempts per call, with its backoff for throttling and 5xx. */
+  max_attempts: z.number().int().min(1).max(10).default(3),
+  ...cacheFields,
+});
+
+/** Secret Manager ids: letters, digits, '_' and '-', at most 255 characters. */
+export const GCP_SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+
+export const gcpBackendSchema = z.strictObject({
+  type: z.literal("gcp"),
+  /** Falls back to GOOGLE_CLOUD_PROJECT, then GCP_PROJECT_ID. */
+  project_id: z
+    .string()
+    .regex(
+      /^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$/,
+      "a project id (6-30 lower-case letters, digits and '-') or a project number",
+    )
+    .optional(),
+  /** Prepended to the tenant id: {prefix}{tenant} or {prefix}{tenant}-{name}. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, "Secret Manager ids use letters, digits, '_' and '-' only")
+    .default(""),
+  layout: secretLayout,
+  /** A version number, or an alias such as `latest`. */
+  version: z
+    .string()
+    .regex(
+      /^(latest|[1-9][0-9]*|[A-Za-z][A-Za-z0-9_-]{0,62})$/,
+      "latest, a version number or an alias",
+    )
+    .default("latest"),
+  /** Another Secret Manager endpoint: a regional or private one, or a test server. */
+  endpoint: z.url({ protocol: /^https?$/ }).default("https://secretmanager.googleapis.com"),
+  /** A service account key or external_account (workload identity federation) file; relative to runner.yaml. Application Default Credentials when absent. */
+  credentials_file: z.string().min(1).optional(),
+  /** Per Secret Manager request attempt; getting a token is given at least 10 s. */
+  timeout: duration.default(30_000),
+  /** Attempts per call for UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED and 5xx. */
   max_attempts: z.number().int().min(1).max(10).default(3),
   ...cacheFields,
 });
@@ -158,6 +199,7 @@ export const secretsBackendSchema = z.discriminatedUnion("type", [
   filesystemBackendSchema,
   vaultBackendSchema,
   awsBackendSchema,
+  gcpBackendSchema,
 ]);
 
 export const retriesSchema = z.strictObject({
@@ -246,3 +288,4 @@ export type EnvBackendConfig = z.output<typeof envBackendSchema>;
 export type FilesystemBackendConfig = z.output<typeof filesystemBackendSchema>;
 export type VaultBackendConfig = z.output<typeof vaultBackendSchema>;
 export type AwsBackendConfig = z.output<typeof awsBackendSchema>;
+export type GcpBackendConfig = z.output<typeof gcpBackendSchema>;
