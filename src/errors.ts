@@ -27,6 +27,7 @@ export const ErrorCodes = {
   EXTENSION_INSTALL_FAILED:
     "A DuckDB extension could not be installed into the extension directory",
   STATE_DIR_UNWRITABLE: "The daemon's state directory cannot be created or written",
+  CATALOG_DIR_UNWRITABLE: "The directory of duckdb.database cannot be created",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

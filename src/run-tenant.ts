@@ -90,6 +90,8 @@ export async function runTenant(ctx: TenantRunContext): Promise<TenantRunResult>
     schedule: ctx.schedule,
     onProgress: ctx.onProgress,
     force: ctx.force,
+  }).catch((error: unknown) => {
+    throw located(error, ctx.job);
   });
   return { ...result, degraded: planned.secrets.degraded, warnings: planned.secrets.warnings };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { access, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { access, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   type DuckDBConnection,
@@ -11,6 +11,7 @@ import {
 import { CatalogError, DuckcronError } from "../errors.js";
 import type { EventBus } from "../observe/events.js";
 import { fsyncPath } from "../write-atomically.js";
+import { ensureCatalogDir } from "./catalog-dir.js";
 import { fingerprintKeyPath, storeFingerprintKey } from "./fingerprint-key.js";
 import { inlineParams } from "./inline.js";
 import { acquireLockFile, isAlive, withPathMutex } from "./lock.js";
@@ -65,7 +66,7 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
   const { catalogPath } = plan;
   return withPathMutex(catalogPath, async () => {
     throwIfAborted(options.signal, "catalog");
-    await mkdir(dirname(catalogPath), { recursive: true });
+    await ensureCatalogDir(catalogPath);
     const release = await acquireLockFile(`${catalogPath}.lock`, catalogPath);
     try {
       // --force also replaces a file that cannot be read as a catalog at all.
