@@ -68,7 +68,11 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
     await mkdir(dirname(catalogPath), { recursive: true });
     const release = await acquireLockFile(`${catalogPath}.lock`, catalogPath);
     try {
-      const existing = await readCatalogMetadata(catalogPath);
+      // --force also replaces a file that cannot be read as a catalog at all.
+      const existing = await readCatalogMetadata(catalogPath).catch((error: unknown) => {
+        if (options.force) return undefined;
+        throw error;
+      });
       await removeAbandonedBuilds(catalogPath, existing);
       if (!options.force && (await upToDate(plan, existing))) {
         return finish(plan, options, started, true);
@@ -247,8 +251,6 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     if (secretFolder !== undefined) await syncSecretFolder(catalogPath, secretFolder);
     publishing = true;
     await publish(plan, temp, secretFolder);
-    // Past this point the build has succeeded; folders of earlier builds are garbage.
-    await removeSecretFoldersExcept(catalogPath, secretFolder);
   } catch (error) {
     try {
       close();
@@ -266,6 +268,8 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     clearInterval(interrupting);
     options.signal?.removeEventListener("abort", onAbort);
   }
+  // The build has succeeded; folders of earlier builds are garbage.
+  await removeSecretFoldersExcept(catalogPath, secretFolder);
 }
 
 /**
