@@ -5,6 +5,7 @@ import { ConfigError, type ConfigIssue, DuckcronError, type SourceLocation } fro
 import { substituteEnv } from "./env-substitution.js";
 import { deepFreeze } from "./freeze.js";
 import { type JobFile, jobFileSchema, plainTemplate, secretTemplate } from "./job-schema.js";
+import { keyVaultConfigIssues } from "./keyvault-names.js";
 import { placeholderReason } from "./placeholders.js";
 import { type RunnerFile, runnerFileSchema } from "./runner-schema.js";
 import { isTemplateField } from "./schema-shape.js";
@@ -137,7 +138,14 @@ export async function loadRunner(path: string, options: LoadOptions = {}): Promi
     if (result.job && ref.name !== undefined && !jobs.has(ref.name)) jobs.set(ref.name, result.job);
   }
 
-  const final = finish([...inFileOrder(scrub(ownIssues, substituted.uses)), ...jobIssues], options);
+  // Names the backend must be able to store: known only once runner.yaml and the jobs parse.
+  const nameIssues = config
+    ? keyVaultConfigIssues(config, (p) => source.locate(sourcePath(p)), new Set(jobs.values()))
+    : [];
+  const final = finish(
+    [...inFileOrder(scrub(ownIssues, substituted.uses)), ...jobIssues, ...nameIssues],
+    options,
+  );
   if (!config || final.some((i) => i.severity === "error")) throw new ConfigError(final);
   const ownSensitive = sensitiveValues(substituted.uses);
   const sensitive = [

@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are duckcron config references, not JS templates
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SecretError } from "../../src/errors.js";
 import type { SecretBackend } from "../../src/secrets/backend.js";
 
 /**
@@ -162,6 +163,21 @@ export function describeBackendContract(name: string, setup: () => Promise<Backe
       expect(fx.backend.locationOf(TENANT, "db_password")).not.toMatch(/PLANTED/);
     });
   });
+}
+
+/** The SecretError `promise` rejects with, after checking none of `planted` is in it. */
+export async function secretFailure(
+  promise: Promise<unknown>,
+  ...planted: string[]
+): Promise<SecretError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SecretError);
+  const said = everythingSaidAbout(error);
+  for (const value of planted) expect(said).not.toContain(value);
+  return error as SecretError;
 }
 
 /** Message, stack and causes of an error, as one string to scan for leaks. */
