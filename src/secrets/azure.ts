@@ -41,6 +41,8 @@ export interface AzureBackendOptions {
 /** Longest Retry-After that is waited out within a run; a longer one fails the attempt. */
 const MAX_RETRY_AFTER_MS = 10_000;
 const BACKOFF_BASE_MS = 200;
+/** The most HTTP requests one read makes: challenge, token metadata, token, the read. */
+const REQUESTS_PER_ATTEMPT = 4;
 const BACKOFF_MAX_MS = 3_000;
 /** Looked up by `check`: a 404 for it proves reachability, the credential and `get`. */
 const PROBE_TENANT = "duckcron-probe";
@@ -198,17 +200,24 @@ export class AzureBackend implements SecretBackend {
   async #get(id: string, subject: string, signal?: AbortSignal): Promise<KeyVaultSecret> {
     const { max_attempts: attempts, timeout } = this.#config;
     for (let attempt = 1; ; attempt += 1) {
-      const deadline = AbortSignal.timeout(timeout);
+      // `timeout` bounds each HTTP request; an attempt may take four (challenge, token
+      // endpoint metadata, token, the read), and the token requests do not all take
+      // the per-request timeout, so the whole attempt is bounded too.
+      const deadline = AbortSignal.timeout(timeout * REQUESTS_PER_ATTEMPT);
       try {
         return await this.#client.getSecret(id, {
           abortSignal: signal ? AbortSignal.any([signal, deadline]) : deadline,
-          ...(this.#insecure ? { requestOptions: { allowInsecureConnection: true } } : {}),
+          requestOptions: {
+            timeout,
+            ...(this.#insecure ? { allowInsecureConnection: true } : {}),
+          },
         });
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
+        const timedOut = deadline.aborted || (error as Error | null)?.name === "AbortError";
         const failure = azureError(error, {
           subject,
-          timedOutAfterMs: deadline.aborted ? timeout : undefined,
+          timedOutAfterMs: timedOut ? timeout : undefined,
         });
         const asked = retryAfterMs(error);
         if (!failure.retryable || attempt >= attempts) throw tried(failure, attempt);

@@ -1,20 +1,27 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { awsBackendSchema, vaultBackendSchema } from "../../src/config/runner-schema.js";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import {
+  awsBackendSchema,
+  azureBackendSchema,
+  vaultBackendSchema,
+} from "../../src/config/runner-schema.js";
 import { SecretError } from "../../src/errors.js";
 import { Scrubber } from "../../src/observe/scrubber.js";
 import { AwsBackend } from "../../src/secrets/aws.js";
+import { AzureBackend } from "../../src/secrets/azure.js";
 import type { SecretBackend } from "../../src/secrets/backend.js";
 import type { SecretRef } from "../../src/secrets/refs.js";
 import { SecretResolver } from "../../src/secrets/resolver.js";
 import { VaultBackend } from "../../src/secrets/vault.js";
 import { startAwsTestServer } from "../servers/aws-test-server.js";
+import { startAzureTestServer } from "../servers/azure-test-server.js";
 import type { FaultInjector, FaultKind } from "../servers/faults.js";
+import { makeTestCertificates } from "../servers/test-certs.js";
 import { startVaultTestServer } from "../servers/vault-test-server.js";
 
 /**
  * What a run sees when the remote store misbehaves: each fault ends in a clear,
  * correctly classified SecretError (retryable or not), or in a degraded run when
- * max_stale allows one. Both backends, through the real client libraries.
+ * max_stale allows one. Every remote backend, through the real client libraries.
  */
 
 const PLANTED = "planted-fault-value-0d4b";
@@ -27,6 +34,8 @@ interface Remote {
   faults: FaultInjector;
   /** The operation a fetch of one tenant uses. */
   readOp: string;
+  /** Extra readOp requests of a backend's first fetch (Key Vault's unauthenticated challenge). */
+  handshakeReads?: number;
   /** What the resolver's not-found message must name for tenant "ghost". */
   ghostLocation: string;
   /** A backend whose credentials the store refuses. */
@@ -82,6 +91,42 @@ async function awsRemote(): Promise<Remote> {
   };
 }
 
+/** One CA for every Key Vault server here: ca_cert must stay readable after a server closes. */
+const azureCerts = makeTestCertificates();
+afterAll(() => azureCerts.remove());
+
+async function azureRemote(): Promise<Remote> {
+  const server = await startAzureTestServer({ certificates: azureCerts });
+  server.seed("acme", JSON.stringify({ key: PLANTED }));
+  const make = (url = server.url, clientSecret = server.client.clientSecret) =>
+    new AzureBackend(
+      azureBackendSchema.parse({
+        type: "azure",
+        vault_url: url,
+        authority_host: server.url,
+        tenant_id: server.tenantId,
+        client_id: server.client.clientId,
+        client_secret: clientSecret,
+        ca_cert: server.caPath,
+        local_test_server: true,
+        layout: "bundle",
+        timeout: `${TIMEOUT_MS}ms`,
+        max_attempts: 1,
+      }),
+    );
+  return {
+    name: "azure",
+    backend: (url) => make(url),
+    faults: server.faults,
+    readOp: "GetSecret",
+    handshakeReads: 1,
+    ghostLocation: 'Key Vault secret "ghost"',
+    denied: () => make(server.url, "not-the-client-secret"),
+    url: server.url,
+    close: () => server.close(),
+  };
+}
+
 const ref = (name: string, key?: string): SecretRef => ({
   name,
   key,
@@ -129,6 +174,7 @@ const RETRYABLE: { kind: FaultKind; says: RegExp }[] = [
 describe.each([
   ["vault", vaultRemote],
   ["aws", awsRemote],
+  ["azure", azureRemote],
 ] as const)("%s backend under faults", (_name, make) => {
   it.each(RETRYABLE)(
     "$kind ends in a retryable SECRET_BACKEND_UNAVAILABLE naming the tenant",
@@ -218,7 +264,7 @@ describe.each([
       const error = await failure(secrets.resolve("acme", [ref("key")]));
       expect(error.code).toBe("SECRET_BACKEND_UNAVAILABLE");
       expect(error.retryable).toBe(true);
-      expect(remote.faults.requests(remote.readOp)).toBe(3);
+      expect(remote.faults.requests(remote.readOp)).toBe(3 + (remote.handshakeReads ?? 0));
     });
 
     it("without max_stale, a failing backend fails the run as retryable", async () => {

@@ -25,7 +25,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { FaultInjector, listen, readBody, trackSockets } from "./faults.js";
-import { makeTestCertificates } from "./test-certs.js";
+import { makeTestCertificates, type TestCertificates } from "./test-certs.js";
 
 export interface AzureClient {
   clientId: string;
@@ -41,6 +41,8 @@ export interface AzureTestServerOptions {
   plainHttp?: boolean;
   /** Seconds the service asks a throttled client to wait. */
   retryAfterSeconds?: number;
+  /** The caller's certificates, kept after close (so ca_cert stays readable); fresh ones otherwise. */
+  certificates?: TestCertificates;
 }
 
 export interface SecretAttributes {
@@ -99,7 +101,7 @@ export async function startAzureTestServer(
     { clientId: "11111111-2222-3333-4444-555555555555", clientSecret: "duckcron~test~secret" },
   ];
   const retryAfter = options.retryAfterSeconds ?? 1;
-  const certs = makeTestCertificates();
+  const certs = options.certificates ?? makeTestCertificates();
   const faults = new FaultInjector();
   const secrets = new Map<string, { name: string; versions: Version[] }>();
   const tokens = new Map<string, { client: AzureClient; expires: number }>();
@@ -418,7 +420,7 @@ export async function startAzureTestServer(
     tokensIssued: () => issued,
     close: async () => {
       await Promise.all([closeHttps(), closeHttp()]);
-      certs.remove();
+      if (!options.certificates) certs.remove();
     },
   };
 }
