@@ -1,7 +1,8 @@
 /**
  * Secrets benchmark: 1,000 tenants x 10 secrets through the SecretResolver against
- * the Vault and AWS Secrets Manager test servers (5 ms latency per request), for
- * each backend and layout, Vault over http and over https (ca_cert). Prints backend
+ * the Vault, AWS Secrets Manager and Azure Key Vault test servers (5 ms latency per
+ * request), for each backend and layout, Vault over http and over https (ca_cert),
+ * Key Vault over https (the only way its token endpoint is reached). Prints backend
  * requests and TCP connections per run, wall time, the ratio to the ideal
  * (requests x latency / concurrency) and to a naive resolver (one request per
  * secret, sequential), all measured in the same run. The naive run is measured on
@@ -20,15 +21,21 @@
  * BENCH_CPU_PROF=<folder> writes CPU profiles (see vitest.secrets.config.ts).
  */
 import { it } from "vitest";
-import { awsBackendSchema, vaultBackendSchema } from "../src/config/runner-schema.js";
+import {
+  awsBackendSchema,
+  azureBackendSchema,
+  vaultBackendSchema,
+} from "../src/config/runner-schema.js";
 import { Scrubber } from "../src/observe/scrubber.js";
 import { AwsBackend } from "../src/secrets/aws.js";
+import { AzureBackend } from "../src/secrets/azure.js";
 import type { SecretBackend } from "../src/secrets/backend.js";
 import type { SecretRef } from "../src/secrets/refs.js";
 import { SecretResolver } from "../src/secrets/resolver.js";
 import { VaultBackend } from "../src/secrets/vault.js";
 import {
   startAwsTestServerInWorker,
+  startAzureTestServerInWorker,
   startVaultTestServerInWorker,
   type WorkerServer,
 } from "../test/servers/in-worker.js";
@@ -206,12 +213,56 @@ async function awsRows(): Promise<Row[]> {
   }
 }
 
+async function azureRows(): Promise<Row[]> {
+  const server = await startAzureTestServerInWorker();
+  try {
+    // Key Vault names: lower-case, '_' as '-', {prefix}{tenant}--{name} per name.
+    await server.seedMany(
+      seededTenants.flatMap((tenant): [string, string][] => [
+        [
+          `bundle-${tenant}`,
+          JSON.stringify(Object.fromEntries(names.map((n) => [n, expectedValue(tenant, n)]))),
+        ],
+        ...names.map((name): [string, string] => [
+          `split-${tenant}--${name.replaceAll("_", "-")}`,
+          expectedValue(tenant, name),
+        ]),
+      ]),
+    );
+    await server.setLatency(LATENCY_MS);
+    const make = (prefix: string, layout: string) =>
+      new AzureBackend(
+        azureBackendSchema.parse({
+          type: "azure",
+          vault_url: server.url,
+          authority_host: server.url,
+          tenant_id: server.tenantId,
+          client_id: server.client.clientId,
+          client_secret: server.client.clientSecret,
+          ca_cert: server.caPath,
+          local_test_server: true,
+          prefix,
+          layout,
+          max_attempts: 1,
+        }),
+      );
+    return [
+      await measure("azure bundle", make("bundle-", "bundle"), server, TENANTS),
+      await measure("azure per_name", make("split-", "per_name"), server, SECRETS * TENANTS),
+      await measure("azure auto (bundles)", make("bundle-", "auto"), server, TENANTS),
+    ];
+  } finally {
+    await server.close();
+  }
+}
+
 it("secrets benchmark", { timeout: 900_000 }, async () => {
-  const rows = [...(await vaultRows()), ...(await awsRows())];
+  const rows = [...(await vaultRows()), ...(await awsRows()), ...(await azureRows())];
   const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const table = rows.map((r) => ({
     "backend / layout": r.setup,
     requests: r.requests,
+    "requests / tenant": (r.requests / TENANTS).toFixed(2),
     "target requests": r.idealRequests,
     connections: r.connections,
     wall: fmt(r.wallMs),
@@ -225,7 +276,7 @@ it("secrets benchmark", { timeout: 900_000 }, async () => {
   console.log(
     [
       `secrets benchmark: ${TENANTS} tenants x ${SECRETS} secrets, ${LATENCY_MS} ms server latency, max_concurrency ${CONCURRENCY}`,
-      "ideal = requests x latency / concurrency; target requests = tenants (bundle layouts), ceil(10/20) x tenants (per_name)",
+      "ideal = requests x latency / concurrency; target requests = tenants (bundle layouts), ceil(10/20) x tenants (aws per_name), 10 x tenants (azure per_name: Key Vault has no batch read)",
       `naive = one request per secret, sequential: measured on ${NAIVE_SAMPLE_TENANTS} tenants and extrapolated to ${TENANTS}`,
       `test servers run in a worker thread; each setup is warmed up first on ${WARMUP} other tenants (not counted)`,
       "client ms / request = busy time of the client's event loop / requests (1 core; ideal needs < latency / concurrency)",

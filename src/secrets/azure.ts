@@ -25,7 +25,7 @@ import { Semaphore } from "./semaphore.js";
  * - bundle: `{prefix}{tenant}` holds a JSON object whose keys are the secret names;
  *   one GET per tenant.
  * - per_name: `{prefix}{tenant}--{name}`, one GET per name (Key Vault has no batch
- *   read), in parallel up to max_concurrency.
+ *   read), in parallel: at most max_concurrency GETs of the backend are in flight.
  * The vault's secrets are never listed. The client's own retries are off: its
  * defaults wait out any Retry-After, for minutes; ours are bounded (see #call).
  */
@@ -52,12 +52,15 @@ export class AzureBackend implements SecretBackend {
   readonly #config: AzureBackendConfig;
   readonly #client: SecretClient;
   readonly #insecure: boolean;
+  /** Every GET of this backend, all tenants together: max_concurrency requests in flight. */
+  readonly #slots: Semaphore;
 
   constructor(config: AzureBackendConfig, options: AzureBackendOptions = {}) {
     const env = options.env ?? process.env;
     this.#config = config;
     const vaultUrl = checkedVaultUrl(config, env.AZURE_KEYVAULT_URL);
     this.#insecure = vaultUrl.startsWith("http:");
+    this.#slots = new Semaphore(config.max_concurrency);
     const common = {
       retryOptions: { maxRetries: 0 },
       ...(config.ca_cert !== undefined
@@ -145,19 +148,16 @@ export class AzureBackend implements SecretBackend {
     const problem = perNameTenantProblem(tenant);
     if (problem) throw new SecretError("INVALID_NAME", problem);
     const found = new Map<string, FetchedSecret>();
-    const slots = new Semaphore(this.#config.max_concurrency);
+    // All names at once: #get's slots keep the requests in flight to max_concurrency.
     await Promise.all(
-      [...new Set(names)].map((name) =>
-        slots.run(async () => {
-          const id = this.nameOf(tenant, name);
-          const subject = `secret "${id}" for tenant "${tenant}"`;
-          if (name === "")
-            throw new SecretError("INVALID_NAME", `empty secret name for ${subject}`);
-          validName(id, subject);
-          const text = await this.#read(id, subject, signal);
-          if (text !== undefined) found.set(name, toFetched(text));
-        }),
-      ),
+      [...new Set(names)].map(async (name) => {
+        const id = this.nameOf(tenant, name);
+        const subject = `secret "${id}" for tenant "${tenant}"`;
+        if (name === "") throw new SecretError("INVALID_NAME", `empty secret name for ${subject}`);
+        validName(id, subject);
+        const text = await this.#read(id, subject, signal);
+        if (text !== undefined) found.set(name, toFetched(text));
+      }),
     );
     return found;
   }
@@ -200,21 +200,25 @@ export class AzureBackend implements SecretBackend {
   async #get(id: string, subject: string, signal?: AbortSignal): Promise<KeyVaultSecret> {
     const { max_attempts: attempts, timeout } = this.#config;
     for (let attempt = 1; ; attempt += 1) {
-      // `timeout` bounds each HTTP request; an attempt may take four (challenge, token
-      // endpoint metadata, token, the read), and the token requests do not all take
-      // the per-request timeout, so the whole attempt is bounded too.
-      const deadline = AbortSignal.timeout(timeout * REQUESTS_PER_ATTEMPT);
       try {
-        return await this.#client.getSecret(id, {
-          abortSignal: signal ? AbortSignal.any([signal, deadline]) : deadline,
-          requestOptions: {
-            timeout,
-            ...(this.#insecure ? { allowInsecureConnection: true } : {}),
-          },
-        });
+        // `timeout` bounds each HTTP request; an attempt may take four (challenge, token
+        // endpoint metadata, token, the read), and not every token request takes the
+        // per-request timeout, so the attempt is bounded too, from when it gets a slot.
+        const read = () => {
+          const deadline = AbortSignal.timeout(timeout * REQUESTS_PER_ATTEMPT);
+          return this.#client.getSecret(id, {
+            abortSignal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+            requestOptions: {
+              timeout,
+              ...(this.#insecure ? { allowInsecureConnection: true } : {}),
+            },
+          });
+        };
+        return await this.#slots.run(read, signal);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        const timedOut = deadline.aborted || (error as Error | null)?.name === "AbortError";
+        // Not the run's signal: the request's or the attempt's timeout.
+        const timedOut = (error as Error | null)?.name === "AbortError";
         const failure = azureError(error, {
           subject,
           timedOutAfterMs: timedOut ? timeout : undefined,

@@ -1,16 +1,18 @@
 /**
- * TEST SERVER SUPPORT — never shipped. Runs one Vault or AWS test server inside a
+ * TEST SERVER SUPPORT — never shipped. Runs one Vault, AWS or Key Vault test server inside a
  * worker thread, driven by messages from in-worker.ts, so a benchmark's client and
  * server do not share an event loop. The servers are the same modules the tests use.
  */
 import { parentPort } from "node:worker_threads";
 import { type AwsTestServerOptions, startAwsTestServer } from "./aws-test-server.js";
+import { type AzureTestServerOptions, startAzureTestServer } from "./azure-test-server.js";
 import type { FaultInjector } from "./faults.js";
 import { startVaultTestServer, type VaultTestServerOptions } from "./vault-test-server.js";
 
 export type HostedServerSpec =
   | { kind: "vault"; options?: Omit<VaultTestServerOptions, "now"> }
-  | { kind: "aws"; options?: AwsTestServerOptions };
+  | { kind: "aws"; options?: AwsTestServerOptions }
+  | { kind: "azure"; options?: Omit<AzureTestServerOptions, "certificates"> };
 
 export type HostRequest =
   | { op: "start"; spec: HostedServerSpec }
@@ -47,6 +49,16 @@ async function start(spec: HostedServerSpec): Promise<Record<string, unknown>> {
       const server = await startAwsTestServer(spec.options);
       hosted = server;
       return { url: server.url, region: server.region, credentials: server.credentials };
+    }
+    case "azure": {
+      const server = await startAzureTestServer(spec.options);
+      hosted = server;
+      return {
+        url: server.url,
+        tenantId: server.tenantId,
+        client: server.client,
+        caPath: server.caPath,
+      };
     }
     default: {
       const never: never = spec;
