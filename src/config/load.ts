@@ -5,7 +5,7 @@ import { ConfigError, type ConfigIssue, DuckcronError, type SourceLocation } fro
 import { substituteEnv } from "./env-substitution.js";
 import { deepFreeze } from "./freeze.js";
 import { type JobFile, jobFileSchema, plainTemplate, secretTemplate } from "./job-schema.js";
-import { keyVaultConfigIssues } from "./keyvault-names.js";
+import { keyVaultConfigIssues } from "./keyvault.js";
 import { placeholderReason } from "./placeholders.js";
 import { type RunnerFile, runnerFileSchema } from "./runner-schema.js";
 import { isTemplateField } from "./schema-shape.js";
@@ -140,7 +140,7 @@ export async function loadRunner(path: string, options: LoadOptions = {}): Promi
 
   // Names the backend must be able to store: known only once runner.yaml and the jobs parse.
   const nameIssues = config
-    ? keyVaultConfigIssues(config, (p) => source.locate(sourcePath(p)), new Set(jobs.values()))
+    ? keyVaultConfigIssues(config, (p) => source.locate(sourcePath(p)), new Set(jobs.values()), env)
     : [];
   const final = finish(
     [...inFileOrder(scrub(ownIssues, substituted.uses)), ...jobIssues, ...nameIssues],

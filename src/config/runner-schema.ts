@@ -145,7 +145,7 @@ export const azureBackendSchema = z
     type: z.literal("azure"),
     /** https://{vault}.vault.azure.net; falls back to AZURE_KEYVAULT_URL. */
     vault_url: z.url({ protocol: /^https?$/ }).optional(),
-    /** Prepended to the tenant: {prefix}{tenant} or {prefix}{tenant}--{name}, mapped as keyvault-names.ts says. */
+    /** Prepended to the tenant: {prefix}{tenant} or {prefix}{tenant}--{name}, mapped as keyvault.ts says. */
     prefix: z
       .string()
       .regex(

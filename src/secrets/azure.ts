@@ -11,7 +11,7 @@ import {
   keyVaultNameProblem,
   keyVaultSecretName,
   perNameTenantProblem,
-} from "../config/keyvault-names.js";
+} from "../config/keyvault.js";
 import type { AzureBackendConfig } from "../config/runner-schema.js";
 import { SecretError } from "../errors.js";
 import { assertTenant } from "./abort.js";
@@ -21,7 +21,7 @@ import { bundleEntries, layoutLocation, readLayout, toFetched } from "./layout.j
 import { Semaphore } from "./semaphore.js";
 
 /**
- * Azure Key Vault, in the layouts of layout.ts, with names mapped by keyvault-names.ts:
+ * Azure Key Vault, in the layouts of layout.ts, with names mapped by keyvault.ts:
  * - bundle: `{prefix}{tenant}` holds a JSON object whose keys are the secret names;
  *   one GET per tenant.
  * - per_name: `{prefix}{tenant}--{name}`, one GET per name (Key Vault has no batch

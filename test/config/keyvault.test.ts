@@ -6,7 +6,7 @@ import {
   keyVaultNameIssues,
   keyVaultSecretName,
   parseKeyVaultName,
-} from "../../src/config/keyvault-names.js";
+} from "../../src/config/keyvault.js";
 import { loadRunner } from "../../src/config/load.js";
 import { formatIssue } from "../../src/errors.js";
 import { configError, writeTree, yaml } from "./helpers.js";
@@ -153,6 +153,22 @@ describe("loading a runner.yaml with type: azure", () => {
     dir = await writeTree({ "runner.yaml": remote, "job.yaml": job });
     error = await configError(() => loadRunner(join(dir, "runner.yaml"), { env: {} }));
     expect(error.issues.map(formatIssue).join("\n")).toContain("runner.secrets.local_test_server");
+  });
+
+  it("takes AZURE_KEYVAULT_URL for a missing vault_url, with the same https rule", async () => {
+    const text = runner("bundle", "[acme]").replace(/ +vault_url: .*\n/, "");
+    const dir = await writeTree({ "runner.yaml": text, "job.yaml": job });
+    const file = join(dir, "runner.yaml");
+    const loaded = await loadRunner(file, {
+      env: { AZURE_KEYVAULT_URL: "https://duckcron.vault.azure.net" },
+    });
+    expect(loaded.config.runner.secrets.type).toBe("azure");
+    const plain = await configError(() =>
+      loadRunner(file, { env: { AZURE_KEYVAULT_URL: "http://duckcron.vault.azure.net" } }),
+    );
+    expect(plain.issues.map(formatIssue).join("\n")).toMatch(
+      /runner\.yaml:4:\d+: runner\.secrets: AZURE_KEYVAULT_URL is not https:\/\//,
+    );
   });
 
   it("asks for all three service principal fields", async () => {
