@@ -1,17 +1,18 @@
-import { loadRunner } from "../config/load.js";
+import { loadCheckedRunner } from "../load-config.js";
 import { findEnvCollisions } from "../secrets/env.js";
 import { collectSecretRefs } from "../secrets/refs.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
 import { EXIT, exitCodeFor, writeError, writeWarnings } from "./output.js";
+import { COMMAND_USAGE } from "./usage.js";
 
-const USAGE = "duckcron validate [-c runner.yaml] [--strict]";
+const USAGE = COMMAND_USAGE.validate;
 
 /** Loads runner.yaml and every job file it names; reports every problem at once. */
 export default async function validate(argv: string[]): Promise<number> {
   try {
     const { values } = parseCommandArgs(argv, COMMON_OPTIONS, USAGE);
     const strict = values.strict === true;
-    const runner = await loadRunner(configPath(values.config), { strict });
+    const runner = await loadCheckedRunner(configPath(values.config), { strict });
     writeWarnings(runner.warnings);
 
     const { secrets, schedules } = runner.config.runner;

@@ -28,6 +28,26 @@ const identifier = z
   .string()
   .regex(IDENTIFIER, "use letters, digits and '_', not starting with a digit");
 
+/** duckcron's own schema and the catalogs' built-in ones: a view there would shadow or break them. */
+const RESERVED_SCHEMAS = ["duckcron", "information_schema", "pg_catalog"];
+/** DuckDB refuses these as database names (system, temp, main) or they are schemas above. */
+const RESERVED_ALIASES = [...RESERVED_SCHEMAS, "system", "temp", "main"];
+
+function notReserved(reserved: readonly string[], what: string) {
+  return identifier.refine((name) => !reserved.includes(name.toLowerCase()), {
+    message: `"${reserved.join('", "')}" are reserved; pick another ${what}`,
+  });
+}
+
+/**
+ * The name DuckDB gives the catalog while it is built: the file name up to its first
+ * dot (`.ops.duckdb.tmp-...` is "ops"). An attachment may not take it.
+ */
+function buildDatabaseName(database: string): string | undefined {
+  const name = (database.split(/[\\/]/).pop() ?? "").replace(/^\.+/, "").split(".")[0] ?? "";
+  return name === "" || name.includes("${") ? undefined : name;
+}
+
 function templateString(allowSecrets: boolean) {
   return z.string().superRefine((value, ctx) => {
     let parts: ReturnType<typeof parseTemplate>;
@@ -203,7 +223,7 @@ function checkKind(kind: ParamKind, value: unknown): string | undefined {
 
 export const attachmentSchema = z
   .strictObject({
-    alias: identifier,
+    alias: notReserved(RESERVED_ALIASES, "alias"),
     type: z.enum(["duckdb", "sqlite", "postgres", "mysql"]).default("duckdb"),
     /** File path (duckdb, sqlite) or connection string (postgres, mysql). */
     path: plainTemplate.optional(),
@@ -236,8 +256,8 @@ const DATABASE_SOURCES = ["duckdb", "sqlite", "postgres", "mysql"] as const;
 
 export const viewSchema = z
   .strictObject({
-    name: identifier,
-    schema: identifier.optional(),
+    name: notReserved(RESERVED_SCHEMAS, "name"),
+    schema: notReserved(RESERVED_SCHEMAS, "schema").optional(),
     source: z.enum([...FILE_SOURCES, ...DATABASE_SOURCES]).optional(),
     /** One path or glob, or several, for file sources. */
     uri: z.union([plainTemplate, z.array(plainTemplate).min(1)]).optional(),
@@ -331,6 +351,17 @@ export const jobFileSchema = z
     dup(job.duckdb.secrets, (s) => s.name, "duckdb.secrets", "secret name");
     dup(job.attachments, (a) => a.alias, "attachments", "attachment alias");
     dup(job.views, (v) => `${v.schema ?? "main"}.${v.name}`, "views", "view");
+
+    const building = buildDatabaseName(job.duckdb.database);
+    job.attachments.forEach((a, index) => {
+      if (building !== undefined && a.alias.toLowerCase() === building.toLowerCase()) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["attachments", index, "alias"],
+          message: `"${a.alias}" is the name DuckDB gives the catalog being built (from duckdb.database); pick another alias`,
+        });
+      }
+    });
 
     const secretNames = new Set(job.duckdb.secrets.map((s) => s.name));
     const aliases = new Set(job.attachments.map((a) => a.alias));

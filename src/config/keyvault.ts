@@ -139,20 +139,14 @@ function collisions(
 
 type Locate = (path: readonly (string | number)[]) => SourceLocation;
 
-/**
- * What a config with the azure backend must hold beyond its schema, located: a vault
- * URL (vault_url or AZURE_KEYVAULT_URL, https unless local_test_server), and names
- * that map (keyVaultNameIssues).
- */
+/** keyVaultNameIssues for a loaded runner.yaml and its jobs, when the backend is azure. */
 export function keyVaultConfigIssues(
   runner: RunnerFile,
   locate: Locate,
   jobs: Iterable<{ definition: JobFile; locate: Locate }>,
-  env: NodeJS.ProcessEnv,
 ): ConfigIssue[] {
   const secrets = runner.runner.secrets;
   if (secrets.type !== "azure") return [];
-  const urlIssues = vaultUrlIssues(secrets.vault_url, secrets.local_test_server, env, locate);
   const tenants: LocatedName[] = runner.runner.schedules.flatMap((schedule, index) =>
     schedule.tenants.map((value, t) => {
       const path = ["runner", "schedules", index, "tenants", t];
@@ -180,37 +174,5 @@ export function keyVaultConfigIssues(
       }
     });
   }
-  return [...urlIssues, ...keyVaultNameIssues(secrets.prefix, secrets.layout, tenants, names)];
-}
-
-/** The schema checks vault_url itself; AZURE_KEYVAULT_URL stands in for it when absent. */
-function vaultUrlIssues(
-  vaultUrl: string | undefined,
-  localTestServer: boolean,
-  env: NodeJS.ProcessEnv,
-  locate: Locate,
-): ConfigIssue[] {
-  if (vaultUrl !== undefined) return [];
-  const fromEnv = env.AZURE_KEYVAULT_URL || undefined;
-  const path = ["runner", "secrets"];
-  const issue = (message: string): ConfigIssue[] => [
-    { ...locate(path), path: formatPath(path), message, severity: "error" },
-  ];
-  if (fromEnv === undefined) {
-    return issue(
-      "type: azure needs vault_url, or AZURE_KEYVAULT_URL in the environment (e.g. https://my-vault.vault.azure.net)",
-    );
-  }
-  let protocol: string;
-  try {
-    protocol = new URL(fromEnv).protocol;
-  } catch {
-    return issue("AZURE_KEYVAULT_URL is not a URL; set it to https://<vault>.vault.azure.net");
-  }
-  if (protocol !== "https:" && !(protocol === "http:" && localTestServer)) {
-    return issue(
-      "AZURE_KEYVAULT_URL is not https://; Key Vault is only reached over https (the bearer token would travel in clear)",
-    );
-  }
-  return [];
+  return keyVaultNameIssues(secrets.prefix, secrets.layout, tenants, names);
 }

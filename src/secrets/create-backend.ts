@@ -37,6 +37,10 @@ export async function createBackend(
       const { AzureBackend } = await import("./azure.js");
       return new AzureBackend(config, { env: ctx.env, baseDir: ctx.baseDir });
     }
+    case "gcp": {
+      const { GcpBackend } = await import("./gcp.js");
+      return new GcpBackend(config, { env: ctx.env, baseDir: ctx.baseDir });
+    }
     default: {
       const never: never = config;
       // Only the type: the rest of the config may hold a token.

@@ -167,7 +167,7 @@ describe("loading a runner.yaml with type: azure", () => {
       loadRunner(file, { env: { AZURE_KEYVAULT_URL: "http://duckcron.vault.azure.net" } }),
     );
     expect(plain.issues.map(formatIssue).join("\n")).toMatch(
-      /runner\.yaml:4:\d+: runner\.secrets: AZURE_KEYVAULT_URL is not https:\/\//,
+      /runner\.yaml:3:\d+: runner\.secrets: AZURE_KEYVAULT_URL is not https:\/\//,
     );
   });
 

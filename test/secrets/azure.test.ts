@@ -3,7 +3,7 @@ import { type AzureBackendConfig, azureBackendSchema } from "../../src/config/ru
 import type { SecretError } from "../../src/errors.js";
 import { AzureBackend } from "../../src/secrets/azure.js";
 import { type AzureTestServer, startAzureTestServer } from "../servers/azure-test-server.js";
-import { describeBackendContract, secretFailure } from "./contract.js";
+import { describeBackendContract, everythingSaidAbout, secretFailure } from "./contract.js";
 
 const PLANTED = "planted-Azure-value-3d91";
 
@@ -62,8 +62,10 @@ for (const layout of ["bundle", "per_name"] as const) {
   });
 }
 
-function failure(promise: Promise<unknown>): Promise<SecretError> {
-  return secretFailure(promise, PLANTED, server.client.clientSecret);
+async function failure(promise: Promise<unknown>): Promise<SecretError> {
+  const error = await secretFailure(promise, PLANTED);
+  expect(everythingSaidAbout(error)).not.toContain(server.client.clientSecret);
+  return error;
 }
 
 describe("Azure backend, layouts and names", () => {

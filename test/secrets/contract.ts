@@ -165,21 +165,6 @@ export function describeBackendContract(name: string, setup: () => Promise<Backe
   });
 }
 
-/** The SecretError `promise` rejects with, after checking none of `planted` is in it. */
-export async function secretFailure(
-  promise: Promise<unknown>,
-  ...planted: string[]
-): Promise<SecretError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SecretError);
-  const said = everythingSaidAbout(error);
-  for (const value of planted) expect(said).not.toContain(value);
-  return error as SecretError;
-}
-
 /** Message, stack and causes of an error, as one string to scan for leaks. */
 export function everythingSaidAbout(error: unknown): string {
   const parts: string[] = [];
@@ -194,4 +179,22 @@ export function everythingSaidAbout(error: unknown): string {
     }
   }
   return parts.join("\n");
+}
+
+/**
+ * The SecretError `promise` must reject with; fails the test if anything said about
+ * it (message, stack, JSON, causes) holds `planted`, or if it carries a cause.
+ */
+export async function secretFailure(
+  promise: Promise<unknown>,
+  planted: string,
+): Promise<SecretError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SecretError);
+  expect(everythingSaidAbout(error)).not.toContain(planted);
+  expect((error as SecretError).cause).toBeUndefined();
+  return error as SecretError;
 }

@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   awsBackendSchema,
   azureBackendSchema,
+  gcpBackendSchema,
   vaultBackendSchema,
 } from "../../src/config/runner-schema.js";
 import { SecretError } from "../../src/errors.js";
@@ -9,12 +13,14 @@ import { Scrubber } from "../../src/observe/scrubber.js";
 import { AwsBackend } from "../../src/secrets/aws.js";
 import { AzureBackend } from "../../src/secrets/azure.js";
 import type { SecretBackend } from "../../src/secrets/backend.js";
+import { GcpBackend } from "../../src/secrets/gcp.js";
 import type { SecretRef } from "../../src/secrets/refs.js";
 import { SecretResolver } from "../../src/secrets/resolver.js";
 import { VaultBackend } from "../../src/secrets/vault.js";
 import { startAwsTestServer } from "../servers/aws-test-server.js";
 import { startAzureTestServer } from "../servers/azure-test-server.js";
 import type { FaultInjector, FaultKind } from "../servers/faults.js";
+import { startGcpTestServer } from "../servers/gcp-test-server.js";
 import { makeTestCertificates } from "../servers/test-certs.js";
 import { startVaultTestServer } from "../servers/vault-test-server.js";
 
@@ -127,6 +133,37 @@ async function azureRemote(): Promise<Remote> {
   };
 }
 
+async function gcpRemote(): Promise<Remote> {
+  const server = await startGcpTestServer();
+  const dir = mkdtempSync(join(tmpdir(), "duckcron-gcp-faults-"));
+  // Outlives the server: a backend made after close() still has its credentials.
+  cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+  server.seed("acme", JSON.stringify({ key: PLANTED }));
+  const allowed = server.credentialsFile(dir);
+  const make = (url = server.url, credentials = allowed) =>
+    new GcpBackend(
+      gcpBackendSchema.parse({
+        type: "gcp",
+        project_id: server.projectId,
+        endpoint: url,
+        credentials_file: credentials,
+        layout: "bundle",
+        timeout: `${TIMEOUT_MS}ms`,
+        max_attempts: 1,
+      }),
+    );
+  return {
+    name: "gcp",
+    backend: (url) => make(url),
+    faults: server.faults,
+    readOp: "AccessSecretVersion",
+    ghostLocation: 'GCP secret "ghost"',
+    denied: () => make(server.url, server.credentialsFile(dir, { deny: [""] })),
+    url: server.url,
+    close: () => server.close(),
+  };
+}
+
 const ref = (name: string, key?: string): SecretRef => ({
   name,
   key,
@@ -174,6 +211,7 @@ const RETRYABLE: { kind: FaultKind; says: RegExp }[] = [
 describe.each([
   ["vault", vaultRemote],
   ["aws", awsRemote],
+  ["gcp", gcpRemote],
   ["azure", azureRemote],
 ] as const)("%s backend under faults", (_name, make) => {
   it.each(RETRYABLE)(
@@ -300,5 +338,71 @@ describe("aws backend retries inside the SDK", () => {
     );
     expect((await backend.fetch("acme", ["key"])).get("key")?.text).toBe("ok");
     expect(server.faults.requests("GetSecretValue")).toBe(2);
+  });
+});
+
+describe("gcp backend retries on its own terms", () => {
+  /** Long enough that a busy machine never times out an answered attempt. */
+  async function gcp(maxAttempts: number, timeoutMs = 5_000) {
+    const server = await startGcpTestServer();
+    const dir = mkdtempSync(join(tmpdir(), "duckcron-gcp-retries-"));
+    cleanup.push(async () => {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    server.seed("acme", JSON.stringify({ key: "ok" }));
+    const backend = track(
+      new GcpBackend(
+        gcpBackendSchema.parse({
+          type: "gcp",
+          project_id: server.projectId,
+          endpoint: server.url,
+          credentials_file: server.credentialsFile(dir),
+          layout: "bundle",
+          timeout: `${timeoutMs}ms`,
+          max_attempts: maxAttempts,
+        }),
+      ),
+    );
+    return { server, backend };
+  }
+
+  it.each(["unavailable", "throttle", "drop", "hang"] as const)(
+    "%s is retried up to max_attempts, then succeeds",
+    async (kind) => {
+      // A hung attempt is given up after the timeout: short for it, but not so short
+      // that the answered third attempt could miss it.
+      const { server, backend } = await gcp(3, kind === "hang" ? 1_000 : undefined);
+      server.faults.inject({ kind, operation: "AccessSecretVersion", times: 2 });
+      expect((await backend.fetch("acme", ["key"])).get("key")?.text).toBe("ok");
+      expect(server.faults.requests("AccessSecretVersion")).toBe(3);
+    },
+  );
+
+  it("gives up after max_attempts and says how many were made", async () => {
+    const { server, backend } = await gcp(2);
+    server.faults.inject({ kind: "unavailable", operation: "AccessSecretVersion" });
+    const error = await failure(backend.fetch("acme", ["key"]));
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain("after 2 attempts");
+    expect(server.faults.requests("AccessSecretVersion")).toBe(2);
+  });
+
+  it("never retries what another attempt cannot fix", async () => {
+    const { server, backend } = await gcp(3);
+    server.faults.inject({ kind: "malformed", operation: "AccessSecretVersion", times: 1 });
+    expect((await failure(backend.fetch("acme", ["key"]))).code).toBe("SECRET_INVALID");
+    expect(server.faults.requests("AccessSecretVersion")).toBe(1);
+    expect((await backend.fetch("ghost", ["key"])).size).toBe(0);
+    expect(server.faults.requests("AccessSecretVersion")).toBe(2);
+  });
+
+  it("an abort stops the retries at once", async () => {
+    const { server, backend } = await gcp(10);
+    server.faults.inject({ kind: "unavailable", operation: "AccessSecretVersion" });
+    const controller = new AbortController();
+    const fetching = backend.fetch("acme", ["key"], controller.signal);
+    controller.abort(new Error("run aborted"));
+    await expect(fetching).rejects.toThrow("run aborted");
   });
 });

@@ -1,5 +1,5 @@
 /**
- * TEST SERVER SUPPORT — never shipped. Starts a Vault, AWS or Key Vault test server in a worker
+ * TEST SERVER SUPPORT — never shipped. Starts a Vault, AWS, GCP or Key Vault test server in a worker
  * thread (its own event loop, so on another core) and drives it by messages. For
  * benchmarks: the client being measured no longer pays for the server's CPU.
  * worker-host.ts is bundled with esbuild on first use, because the worker runs
@@ -10,6 +10,7 @@ import { Worker } from "node:worker_threads";
 import { build } from "esbuild";
 import type { AwsTestServer, AwsTestServerOptions } from "./aws-test-server.js";
 import type { AzureTestServer, AzureTestServerOptions } from "./azure-test-server.js";
+import type { GcpTestServer } from "./gcp-test-server.js";
 import type { VaultTestServer, VaultTestServerOptions } from "./vault-test-server.js";
 import type { HostedServerSpec, HostReply, HostRequest } from "./worker-host.js";
 
@@ -42,6 +43,13 @@ export interface WorkerAzureServer extends WorkerServer<AzureTestServer["seed"]>
   readonly tenantId: string;
   readonly client: AzureTestServer["client"];
   readonly caPath: string;
+}
+
+export interface WorkerGcpServer extends WorkerServer<GcpTestServer["seed"]> {
+  readonly url: string;
+  readonly projectId: string;
+  /** An external_account file whose token exchange the server accepts. */
+  readonly credentialsFile: string;
 }
 
 let bundled: Promise<string> | undefined;
@@ -147,6 +155,16 @@ export async function startAzureTestServerInWorker(
     tenantId: info.tenantId as string,
     client: info.client as AzureTestServer["client"],
     caPath: info.caPath as string,
+    ...controls(call),
+  };
+}
+
+export async function startGcpTestServerInWorker(credentialsDir: string): Promise<WorkerGcpServer> {
+  const { info, call } = await startInWorker({ kind: "gcp", credentialsDir });
+  return {
+    url: info.url as string,
+    projectId: info.projectId as string,
+    credentialsFile: info.credentialsFile as string,
     ...controls(call),
   };
 }

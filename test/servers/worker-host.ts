@@ -1,5 +1,5 @@
 /**
- * TEST SERVER SUPPORT — never shipped. Runs one Vault, AWS or Key Vault test server inside a
+ * TEST SERVER SUPPORT — never shipped. Runs one Vault, AWS, GCP or Key Vault test server inside a
  * worker thread, driven by messages from in-worker.ts, so a benchmark's client and
  * server do not share an event loop. The servers are the same modules the tests use.
  */
@@ -7,12 +7,15 @@ import { parentPort } from "node:worker_threads";
 import { type AwsTestServerOptions, startAwsTestServer } from "./aws-test-server.js";
 import { type AzureTestServerOptions, startAzureTestServer } from "./azure-test-server.js";
 import type { FaultInjector } from "./faults.js";
+import { startGcpTestServer } from "./gcp-test-server.js";
 import { startVaultTestServer, type VaultTestServerOptions } from "./vault-test-server.js";
 
 export type HostedServerSpec =
   | { kind: "vault"; options?: Omit<VaultTestServerOptions, "now"> }
   | { kind: "aws"; options?: AwsTestServerOptions }
-  | { kind: "azure"; options?: Omit<AzureTestServerOptions, "certificates"> };
+  | { kind: "azure"; options?: Omit<AzureTestServerOptions, "certificates"> }
+  /** The GCP server writes its external_account credentials file into credentialsDir. */
+  | { kind: "gcp"; credentialsDir: string };
 
 export type HostRequest =
   | { op: "start"; spec: HostedServerSpec }
@@ -58,6 +61,15 @@ async function start(spec: HostedServerSpec): Promise<Record<string, unknown>> {
         tenantId: server.tenantId,
         client: server.client,
         caPath: server.caPath,
+      };
+    }
+    case "gcp": {
+      const server = await startGcpTestServer();
+      hosted = server;
+      return {
+        url: server.url,
+        projectId: server.projectId,
+        credentialsFile: server.credentialsFile(spec.credentialsDir),
       };
     }
     default: {
