@@ -1,23 +1,27 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   awsBackendSchema,
+  azureBackendSchema,
   gcpBackendSchema,
   vaultBackendSchema,
 } from "../../src/config/runner-schema.js";
 import { SecretError } from "../../src/errors.js";
 import { Scrubber } from "../../src/observe/scrubber.js";
 import { AwsBackend } from "../../src/secrets/aws.js";
+import { AzureBackend } from "../../src/secrets/azure.js";
 import type { SecretBackend } from "../../src/secrets/backend.js";
 import { GcpBackend } from "../../src/secrets/gcp.js";
 import type { SecretRef } from "../../src/secrets/refs.js";
 import { SecretResolver } from "../../src/secrets/resolver.js";
 import { VaultBackend } from "../../src/secrets/vault.js";
 import { startAwsTestServer } from "../servers/aws-test-server.js";
+import { startAzureTestServer } from "../servers/azure-test-server.js";
 import type { FaultInjector, FaultKind } from "../servers/faults.js";
 import { startGcpTestServer } from "../servers/gcp-test-server.js";
+import { makeTestCertificates } from "../servers/test-certs.js";
 import { startVaultTestServer } from "../servers/vault-test-server.js";
 
 /**
@@ -37,6 +41,8 @@ interface Remote {
   faults: FaultInjector;
   /** The operation a fetch of one tenant uses. */
   readOp: string;
+  /** Extra readOp requests of a backend's first fetch (Key Vault's unauthenticated challenge). */
+  handshakeReads?: number;
   /** What the resolver's not-found message must name for tenant "ghost". */
   ghostLocation: string;
   /** A backend whose credentials the store refuses. */
@@ -87,6 +93,42 @@ async function awsRemote(): Promise<Remote> {
     ghostLocation: 'AWS secret "ghost"',
     denied: () =>
       make(server.url, { accessKeyId: server.credentials.accessKeyId, secretAccessKey: "wrong" }),
+    url: server.url,
+    close: () => server.close(),
+  };
+}
+
+/** One CA for every Key Vault server here: ca_cert must stay readable after a server closes. */
+const azureCerts = makeTestCertificates();
+afterAll(() => azureCerts.remove());
+
+async function azureRemote(): Promise<Remote> {
+  const server = await startAzureTestServer({ certificates: azureCerts });
+  server.seed("acme", JSON.stringify({ key: PLANTED }));
+  const make = (url = server.url, clientSecret = server.client.clientSecret) =>
+    new AzureBackend(
+      azureBackendSchema.parse({
+        type: "azure",
+        vault_url: url,
+        authority_host: server.url,
+        tenant_id: server.tenantId,
+        client_id: server.client.clientId,
+        client_secret: clientSecret,
+        ca_cert: server.caPath,
+        local_test_server: true,
+        layout: "bundle",
+        timeout: `${TIMEOUT_MS}ms`,
+        max_attempts: 1,
+      }),
+    );
+  return {
+    name: "azure",
+    backend: (url) => make(url),
+    faults: server.faults,
+    readOp: "GetSecret",
+    handshakeReads: 1,
+    ghostLocation: 'Key Vault secret "ghost"',
+    denied: () => make(server.url, "not-the-client-secret"),
     url: server.url,
     close: () => server.close(),
   };
@@ -173,6 +215,7 @@ describe.each([
   ["vault", vaultRemote],
   ["aws", awsRemote],
   ["gcp", gcpRemote],
+  ["azure", azureRemote],
 ] as const)("%s backend under faults", (_name, make) => {
   it.each(RETRYABLE)(
     "$kind ends in a retryable SECRET_BACKEND_UNAVAILABLE naming the tenant",
@@ -262,7 +305,7 @@ describe.each([
       const error = await failure(secrets.resolve("acme", [ref("key")]));
       expect(error.code).toBe("SECRET_BACKEND_UNAVAILABLE");
       expect(error.retryable).toBe(true);
-      expect(remote.faults.requests(remote.readOp)).toBe(3);
+      expect(remote.faults.requests(remote.readOp)).toBe(3 + (remote.handshakeReads ?? 0));
     });
 
     it("without max_stale, a failing backend fails the run as retryable", async () => {
