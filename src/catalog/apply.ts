@@ -3,18 +3,19 @@ import { access, chmod, mkdir, open, readdir, rename, rm, stat } from "node:fs/p
 import { basename, dirname, join } from "node:path";
 import {
   type DuckDBConnection,
-  DuckDBInstance,
   type DuckDBPreparedStatement,
   LIST,
   VARCHAR,
 } from "@duckdb/node-api";
 import { CatalogError, DuckcronError } from "../errors.js";
 import type { EventBus } from "../observe/events.js";
+import { acquireBuildInstance, BUILD_DATABASE, type BuildInstance } from "./build-instance.js";
 import { inlineParams } from "./inline.js";
 import { acquireLockFile, isAlive, withPathMutex } from "./lock.js";
 import { readCatalogMetadata } from "./metadata.js";
 import type { Plan } from "./plan.js";
 import { secretParametersSupported } from "./self-test.js";
+import { quoteLiteral } from "./sql.js";
 import type { PlanParam, Statement } from "./statement.js";
 
 export interface ApplyOptions {
@@ -151,8 +152,9 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
   if (plan.instanceOptions.allow_persistent_secrets === "true")
     await ensurePrivateDirectory(plan.secretDirectory);
 
-  let instance: DuckDBInstance | undefined;
+  let lease: BuildInstance | undefined;
   let connection: DuckDBConnection | undefined;
+  let attached = false;
   let current = "settings";
   // An interrupt that lands before DuckDB has started the statement is lost, so keep
   // interrupting until the build stops.
@@ -163,15 +165,32 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     interrupting.unref();
   };
   options.signal?.addEventListener("abort", onAbort);
-  const close = () => {
+  const stopInterrupting = () => {
+    options.signal?.removeEventListener("abort", onAbort);
+    clearInterval(interrupting);
+  };
+  // DETACH closes the temp file on DuckDB's threads; the instance left behind is empty.
+  const close = async () => {
+    let clean = true;
+    if (attached && connection) {
+      try {
+        await connection.run(`USE memory; DETACH ${BUILD_DATABASE}`);
+        attached = false;
+      } catch {
+        clean = false;
+      }
+    }
     connection?.closeSync();
     connection = undefined;
-    instance?.closeSync();
-    instance = undefined;
+    await lease?.release(clean && !attached);
+    lease = undefined;
   };
   try {
-    instance = await DuckDBInstance.create(temp, { ...plan.instanceOptions });
-    connection = await instance.connect();
+    lease = await acquireBuildInstance(plan);
+    connection = await lease.instance.connect();
+    await connection.run(`ATTACH ${quoteLiteral(temp)} AS ${BUILD_DATABASE}`);
+    attached = true;
+    await connection.run(`USE ${BUILD_DATABASE}`);
     const total = plan.statements.length;
     for (const [index, statement] of plan.statements.entries()) {
       current = statement.target;
@@ -189,16 +208,18 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     }
     current = "checkpoint";
     throwIfAborted(options.signal, current);
-    await connection.run("CHECKPOINT");
-    close();
+    await connection.run(`CHECKPOINT ${BUILD_DATABASE}`);
+    stopInterrupting();
+    await close();
     if (await exists(`${temp}.wal`))
       throw new Error(`write-ahead log ${temp}.wal left after CHECKPOINT`);
     await fsyncPath(temp);
     await rename(temp, catalogPath);
     await fsyncPath(dirname(catalogPath));
   } catch (error) {
+    stopInterrupting();
     try {
-      close();
+      await close();
     } catch {
       // Closing after a failure is best effort; the temp file goes either way.
     }
@@ -206,8 +227,7 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     await rm(`${temp}.wal`, { force: true });
     throw buildError(error, current, plan, options);
   } finally {
-    clearInterval(interrupting);
-    options.signal?.removeEventListener("abort", onAbort);
+    stopInterrupting();
   }
 }
 

@@ -28,6 +28,11 @@ const identifier = z
   .string()
   .regex(IDENTIFIER, "use letters, digits and '_', not starting with a digit");
 
+/** The name a catalog being built is attached under in its build's DuckDB instance. */
+export const BUILD_DATABASE = "duckcron_build";
+/** Database names a build's instance already holds, so no attachment may take them. */
+export const RESERVED_ALIASES: readonly string[] = [BUILD_DATABASE, "memory", "system", "temp"];
+
 function templateString(allowSecrets: boolean) {
   return z.string().superRefine((value, ctx) => {
     let parts: ReturnType<typeof parseTemplate>;
@@ -203,7 +208,9 @@ function checkKind(kind: ParamKind, value: unknown): string | undefined {
 
 export const attachmentSchema = z
   .strictObject({
-    alias: identifier,
+    alias: identifier.refine((alias) => !RESERVED_ALIASES.includes(alias.toLowerCase()), {
+      message: `${RESERVED_ALIASES.join(", ")} name the build's own databases; choose another alias`,
+    }),
     type: z.enum(["duckdb", "sqlite", "postgres", "mysql"]).default("duckdb"),
     /** File path (duckdb, sqlite) or connection string (postgres, mysql). */
     path: plainTemplate.optional(),

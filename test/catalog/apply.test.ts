@@ -229,6 +229,45 @@ describe("secrets", () => {
     expect(listed).toEqual([{ name: "kept_api", persistent: true }]);
   });
 
+  it("a build meets no secret or attachment of an earlier build in this process", async () => {
+    const dir = await jobDir();
+    await query(
+      ":memory:",
+      `ATTACH '${root.path}/other.duckdb' AS o; CREATE TABLE o.t AS SELECT 1 AS x`,
+      {},
+    );
+    const first = {
+      ...definition({
+        views: [{ name: "v", database: "other_db", table: "t" }],
+        secrets: [{ name: "tmp_api", type: "http", bearer_token: "${secret:tok}" }],
+      }),
+      attachments: [{ alias: "other_db", path: "../other.duckdb" }],
+    };
+    await apply(await planFresh(first, dir, { tok: TOKEN }, "first"), {
+      scrubber: NO_SCRUB,
+      tenant: "first",
+    });
+    // Materialized, so the snapshot shows what the second build's instance held.
+    const second = definition({
+      views: [
+        {
+          name: "seen_secrets",
+          sql: "SELECT name FROM duckdb_secrets()",
+          materialize: "table",
+        },
+        {
+          name: "seen_databases",
+          sql: "SELECT database_name FROM duckdb_databases() WHERE database_name = 'other_db'",
+          materialize: "table",
+        },
+      ],
+    });
+    const p = await planFresh(second, dir, {}, "second");
+    await apply(p, { scrubber: NO_SCRUB, tenant: "second" });
+    expect(await query(p.catalogPath, "SELECT * FROM seen_secrets")).toEqual([]);
+    expect(await query(p.catalogPath, "SELECT * FROM seen_databases")).toEqual([]);
+  });
+
   it("drops persistent secrets from disk once they leave the config", async () => {
     const dir = await jobDir();
     const secret = { name: "gone", type: "http", bearer_token: "${secret:tok}", persistent: true };
