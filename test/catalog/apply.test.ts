@@ -594,3 +594,47 @@ describe("atomic replace", () => {
     expect(await leftovers(join(dir, "out"))).toEqual([]);
   });
 });
+
+describe("reading a catalog's metadata", () => {
+  it("reads one catalog many times at once", async () => {
+    const dir = await jobDir();
+    const p = await planFresh(definition({ views: [{ name: "v", sql: "SELECT 1 AS x" }] }), dir);
+    await apply(p, { scrubber: NO_SCRUB, tenant: "acme" });
+    const read = await Promise.all(
+      Array.from({ length: 6 }, () => readCatalogMetadata(p.catalogPath)),
+    );
+    expect(read.map((m) => m?.fingerprint)).toEqual(Array(6).fill(p.fingerprint));
+  });
+
+  it("a file that is no DuckDB database is CATALOG_BUILD_FAILED, naming it", async () => {
+    const dir = await jobDir();
+    await writeFile(join(dir, "not.duckdb"), "plain text, not a database\n".repeat(200));
+    const error = await captureError(readCatalogMetadata(join(dir, "not.duckdb")));
+    expect(error.code).toBe("CATALOG_BUILD_FAILED");
+    expect(error.message).toContain(
+      `${join(dir, "not.duckdb")} cannot be read as a DuckDB catalog`,
+    );
+  });
+
+  it("a catalog held read-write by another process is CATALOG_LOCKED and retryable", async () => {
+    const dir = await jobDir();
+    const path = join(dir, "held.duckdb");
+    const script = `
+      import { DuckDBInstance } from "@duckdb/node-api";
+      const instance = await DuckDBInstance.create(${JSON.stringify(path)});
+      console.log("open");
+      process.stdin.once("data", () => process.exit(0));
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: REPO });
+    try {
+      const [line] = await once(createInterface({ input: child.stdout }), "line");
+      expect(line).toBe("open");
+      const error = await captureError(readCatalogMetadata(path));
+      expect(error.code).toBe("CATALOG_LOCKED");
+      expect(error.retryable).toBe(true);
+    } finally {
+      child.stdin.end("quit\n");
+      await once(child, "exit");
+    }
+  });
+});
