@@ -9,7 +9,8 @@
 // process (bench/probe.mjs). Asserts nothing.
 // Targets: CPU/catalog <= 1.25x bare, catalogs/s >= 0.8x bare and >= 20/s (env);
 // catalogs/s >= 0.75x bare (5 ms Vault); event loop p99 <= 20 ms, max <= 100 ms.
-// Env: BENCH_TENANTS (1000), BENCH_REPETITIONS (3), BENCH_BACKENDS (env,vault), BENCH_KEEP.
+// Env: BENCH_TENANTS (1000), BENCH_REPETITIONS (3), BENCH_BACKENDS (env,vault), BENCH_KEEP,
+// BENCH_THREADS (a DuckDB threads setting in the job, so for both sides).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -45,6 +46,7 @@ writeFileSync(
     "version: 1",
     "duckdb:",
     "  database: catalogs/${tenant}.duckdb",
+    ...(process.env.BENCH_THREADS ? [`  settings: { threads: ${process.env.BENCH_THREADS} }`] : []),
     "  secrets:",
     ...SECRET_NAMES.map(
       (n) =>

@@ -5,6 +5,7 @@
 // started" log time past the whole second) are reported for a quiet window before the
 // build and for the build itself, with the ratio build/quiet; the event loop's delay
 // p99/max over the daemon's life comes from bench/probe.mjs. Asserts nothing.
+// BENCH_CPU_PROF=<folder> writes a CPU profile of the daemon.
 // Targets: event loop p99 <= 20 ms and max <= 100 ms during the build.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -57,6 +58,9 @@ const probe = join(dir, "probe.json");
 const daemon = spawn(
   process.execPath,
   [
+    ...(process.env.BENCH_CPU_PROF
+      ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+      : []),
     "--import",
     pathToFileURL(join(root, "bench/probe.mjs")).href,
     join(root, "dist/cli/main.js"),
@@ -66,7 +70,14 @@ const daemon = spawn(
     "--listen",
     `127.0.0.1:${port}`,
   ],
-  { cwd: dir, env: { ...process.env, BENCH_PROBE_OUT: probe }, stdio: ["ignore", "pipe", "pipe"] },
+  {
+    cwd: dir,
+    env: {
+      ...process.env,
+      BENCH_PROBE_OUT: probe,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  },
 );
 
 let phase = "start-up";
