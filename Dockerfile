@@ -1,9 +1,9 @@
-# syntax=docker/dockerfile:1
-#
 # duckcron as a container: `docker build -t duckcron .`, then
-#   docker run -v $PWD/runner.yaml:/etc/duckcron/runner.yaml:ro ... duckcron          (daemon)
-#   docker run ... duckcron run <schedule>                                            (one shot)
-# See docs/deploy.md. Node 22 is the current LTS; package.json "engines" must allow it.
+#   docker run --stop-timeout 45 -v $PWD/runner.yaml:/etc/duckcron/runner.yaml:ro ... duckcron  (daemon)
+#   docker run ... duckcron run <schedule>                                                      (one shot)
+# See docs/deploy.md for the full commands. Node 22 is the current LTS; package.json
+# "engines" must allow it. No `# syntax=` line on purpose: it makes BuildKit pull the
+# frontend image from Docker Hub, which an air-gapped builder cannot reach.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 
@@ -19,10 +19,14 @@ RUN npm run build
 # DuckDB extensions, fetched now so the runtime never downloads. They must match the
 # exact DuckDB that @duckdb/node-api links (package.json pins it) and this platform:
 # they land in /opt/duckdb/extensions/v<duckdb version>/<platform>/. Pass
-# --build-arg DUCKDB_EXTENSIONS="" for none, or --build-arg DUCKDB_REPOSITORY=<url>
-# for a mirror laid out like extensions.duckdb.org.
+# --build-arg DUCKDB_EXTENSIONS="" for none, --build-arg DUCKDB_REPOSITORY=<url> for a
+# mirror laid out like extensions.duckdb.org, or, offline,
+# --build-arg DUCKDB_REPOSITORY=duckdb-extensions with the (gunzipped) files placed in
+# the build context's duckdb-extensions/v<duckdb version>/<platform>/ (see its README).
 ARG DUCKDB_EXTENSIONS="httpfs aws azure postgres_scanner mysql_scanner iceberg avro ducklake"
 ARG DUCKDB_REPOSITORY=""
+# Only the build stage sees this folder; the runtime gets the installed copies.
+COPY duckdb-extensions ./duckdb-extensions
 RUN mkdir -p /opt/duckdb/extensions \
  && if [ -n "$DUCKDB_EXTENSIONS" ]; then \
       node dist/cli/main.js extensions install $DUCKDB_EXTENSIONS --dir /opt/duckdb/extensions \
@@ -57,7 +61,10 @@ RUN groupadd --system --gid 10001 duckcron \
  && chmod 700 /var/lib/duckcron/secrets \
  && chown -R duckcron:duckcron /home/duckcron /var/lib/duckcron
 
+# The state volume is the default state_dir: the default beside runner.yaml would be
+# inside the read-only config mount.
 ENV DUCKCRON_CONFIG=/etc/duckcron/runner.yaml \
+    DUCKCRON_STATE_DIR=/var/lib/duckcron/state \
     DUCKDB_EXTENSION_DIRECTORY=/opt/duckdb/extensions
 # Catalogs (and their <catalog>.secrets/ persistent DuckDB secrets, kept 0700 beside
 # them); the filesystem backend's secrets_dir; small daemon state.

@@ -1,6 +1,7 @@
 /**
  * Secrets benchmark: 1,000 tenants x 10 secrets through the SecretResolver against
- * the Vault and AWS Secrets Manager test servers (5 ms latency per request), for
+ * the Vault, AWS Secrets Manager and GCP Secret Manager test servers (5 ms latency
+ * per request), for
  * each backend and layout, Vault over http and over https (ca_cert). Prints backend
  * requests and TCP connections per run, wall time, the ratio to the ideal
  * (requests x latency / concurrency) and to a naive resolver (one request per
@@ -19,16 +20,25 @@
  * load as they are). BENCH_TENANTS and BENCH_WARMUP change the sizes;
  * BENCH_CPU_PROF=<folder> writes CPU profiles (see vitest.secrets.config.ts).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { it } from "vitest";
-import { awsBackendSchema, vaultBackendSchema } from "../src/config/runner-schema.js";
+import {
+  awsBackendSchema,
+  gcpBackendSchema,
+  vaultBackendSchema,
+} from "../src/config/runner-schema.js";
 import { Scrubber } from "../src/observe/scrubber.js";
 import { AwsBackend } from "../src/secrets/aws.js";
 import type { SecretBackend } from "../src/secrets/backend.js";
+import { GcpBackend } from "../src/secrets/gcp.js";
 import type { SecretRef } from "../src/secrets/refs.js";
 import { SecretResolver } from "../src/secrets/resolver.js";
 import { VaultBackend } from "../src/secrets/vault.js";
 import {
   startAwsTestServerInWorker,
+  startGcpTestServerInWorker,
   startVaultTestServerInWorker,
   type WorkerServer,
 } from "../test/servers/in-worker.js";
@@ -206,12 +216,54 @@ async function awsRows(): Promise<Row[]> {
   }
 }
 
+async function gcpRows(): Promise<Row[]> {
+  const dir = mkdtempSync(join(tmpdir(), "duckcron-bench-gcp-"));
+  const server = await startGcpTestServerInWorker(dir);
+  try {
+    await server.seedMany(
+      seededTenants.flatMap((tenant): [string, string][] => [
+        [
+          `bundle-${tenant}`,
+          JSON.stringify(Object.fromEntries(names.map((n) => [n, expectedValue(tenant, n)]))),
+        ],
+        ...names.map((name): [string, string] => [
+          `split-${tenant}-${name}`,
+          expectedValue(tenant, name),
+        ]),
+      ]),
+    );
+    await server.setLatency(LATENCY_MS);
+    const make = (prefix: string, layout: string) =>
+      new GcpBackend(
+        gcpBackendSchema.parse({
+          type: "gcp",
+          project_id: server.projectId,
+          endpoint: server.url,
+          credentials_file: server.credentialsFile,
+          prefix,
+          layout,
+          max_attempts: 1,
+          max_concurrency: CONCURRENCY,
+        }),
+      );
+    return [
+      await measure("gcp bundle", make("bundle-", "bundle"), server, TENANTS),
+      await measure("gcp per_name", make("split-", "per_name"), server, SECRETS * TENANTS),
+      await measure("gcp auto (bundles)", make("bundle-", "auto"), server, TENANTS),
+    ];
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 it("secrets benchmark", { timeout: 900_000 }, async () => {
-  const rows = [...(await vaultRows()), ...(await awsRows())];
+  const rows = [...(await vaultRows()), ...(await awsRows()), ...(await gcpRows())];
   const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const table = rows.map((r) => ({
     "backend / layout": r.setup,
     requests: r.requests,
+    "requests / tenant": (r.requests / TENANTS).toFixed(2),
     "target requests": r.idealRequests,
     connections: r.connections,
     wall: fmt(r.wallMs),
@@ -225,7 +277,7 @@ it("secrets benchmark", { timeout: 900_000 }, async () => {
   console.log(
     [
       `secrets benchmark: ${TENANTS} tenants x ${SECRETS} secrets, ${LATENCY_MS} ms server latency, max_concurrency ${CONCURRENCY}`,
-      "ideal = requests x latency / concurrency; target requests = tenants (bundle layouts), ceil(10/20) x tenants (per_name)",
+      "ideal = requests x latency / concurrency; target requests = tenants (bundle layouts), ceil(10/20) x tenants (aws per_name), 10 x tenants (gcp per_name: no batch read)",
       `naive = one request per secret, sequential: measured on ${NAIVE_SAMPLE_TENANTS} tenants and extrapolated to ${TENANTS}`,
       `test servers run in a worker thread; each setup is warmed up first on ${WARMUP} other tenants (not counted)`,
       "client ms / request = busy time of the client's event loop / requests (1 core; ideal needs < latency / concurrency)",

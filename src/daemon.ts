@@ -4,6 +4,7 @@ import type pino from "pino";
 import { catalogPathFor } from "./catalog/plan.js";
 import { type LoadedRunner, loadRunner } from "./config/load.js";
 import type { SecretsBackendConfig } from "./config/runner-schema.js";
+import { effectiveStateDir, prepareStateDir } from "./config/state-dir.js";
 import { DuckcronError } from "./errors.js";
 import { type AuditLog, openAuditLog } from "./observe/audit.js";
 import { EventBus } from "./observe/events.js";
@@ -107,7 +108,9 @@ export class Daemon {
     const { backend } = this.#secrets;
     this.#releasers.push(() => backend.close());
 
-    const stateDir = resolve(runner.dir, config.state_dir ?? ".duckcron");
+    const state = effectiveStateDir(runner.dir, config.state_dir);
+    await prepareStateDir(state);
+    const stateDir = state.path;
     const { store, issue } = await StateStore.open(stateDir, {
       onWarning: (message) => logger.warn({ stateDir }, message),
     });

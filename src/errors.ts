@@ -26,6 +26,7 @@ export const ErrorCodes = {
   RUN_ABORTED: "A run was aborted because the daemon shut down before it finished",
   EXTENSION_INSTALL_FAILED:
     "A DuckDB extension could not be installed into the extension directory",
+  STATE_DIR_UNWRITABLE: "The daemon's state directory cannot be created or written",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

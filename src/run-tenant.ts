@@ -1,4 +1,5 @@
 import { type ApplyResult, apply } from "./catalog/apply.js";
+import { readFingerprintKey } from "./catalog/fingerprint-key.js";
 import { readCatalogMetadata } from "./catalog/metadata.js";
 import { catalogPathFor, type Plan, plan } from "./catalog/plan.js";
 import type { Statement } from "./catalog/statement.js";
@@ -46,10 +47,15 @@ export async function planTenant(ctx: TenantRunContext): Promise<PlannedRun> {
   });
   ctx.onStage?.("plan");
   const definition = { definition: job.definition, dir: job.dir };
-  // The previous build's record carries the fingerprint salt and what to drop.
-  const previous = await readCatalogMetadata(catalogPathFor(definition, tenant));
+  // The previous build's record says what to drop; the stored key keys the fingerprint.
+  const catalogPath = catalogPathFor(definition, tenant);
+  const previous = await readCatalogMetadata(catalogPath);
+  const fingerprintKey = await readFingerprintKey(catalogPath);
   try {
-    return { plan: plan({ job: definition, tenant, secrets, previous }), secrets };
+    return {
+      plan: plan({ job: definition, tenant, secrets, previous, fingerprintKey }),
+      secrets,
+    };
   } catch (error) {
     throw located(error, job);
   }

@@ -30,3 +30,13 @@ export async function writeAtomically(path: string, text: string, mode = 0o644):
   await dir?.sync().catch(() => {});
   await dir?.close();
 }
+
+/** Flushes a file, or a directory's entries (renames, links), to disk. */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

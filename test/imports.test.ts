@@ -30,7 +30,7 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
   cli: ["root", "config", "secrets", "catalog", "scheduler", "observe", "shared"],
 };
 
-const SHARED = new Set(["errors.ts", "version.ts", "write-atomically.ts"]);
+const SHARED = new Set(["errors.ts", "listen-address.ts", "version.ts", "write-atomically.ts"]);
 /** The composition root, and index.ts, the package's API. */
 const ROOT = new Set(["daemon.ts", "run-tenant.ts", "index.ts"]);
 const DIRECTORIES = new Set<Layer>(["observe", "config", "secrets", "catalog", "scheduler", "cli"]);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { access, chmod, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { access, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   type DuckDBConnection,
@@ -9,11 +9,23 @@ import {
 } from "@duckdb/node-api";
 import { CatalogError, DuckcronError } from "../errors.js";
 import type { EventBus } from "../observe/events.js";
+import { fsyncPath } from "../write-atomically.js";
 import { acquireBuildInstance, BUILD_DATABASE, type BuildInstance } from "./build-instance.js";
+import { fingerprintKeyPath, storeFingerprintKey } from "./fingerprint-key.js";
 import { inlineParams } from "./inline.js";
 import { acquireLockFile, isAlive, withPathMutex } from "./lock.js";
 import { readCatalogMetadata } from "./metadata.js";
+import { type CatalogMetadata, secretDirectoryStatement } from "./metadata-sql.js";
 import type { Plan } from "./plan.js";
+import {
+  createSecretFolder,
+  publishSecretFolder,
+  readPublished,
+  removeSecretFoldersExcept,
+  secretFolderHolds,
+  secretFolderPath,
+  syncSecretFolder,
+} from "./secret-folders.js";
 import { secretParametersSupported } from "./self-test.js";
 import { quoteLiteral } from "./sql.js";
 import type { PlanParam, Statement } from "./statement.js";
@@ -57,8 +69,9 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
     await mkdir(dirname(catalogPath), { recursive: true });
     const release = await acquireLockFile(`${catalogPath}.lock`, catalogPath);
     try {
-      await removeAbandonedBuilds(catalogPath);
-      if (!options.force && (await upToDate(plan))) {
+      const existing = await readCatalogMetadata(catalogPath);
+      await removeAbandonedBuilds(catalogPath, existing);
+      if (!options.force && (await upToDate(plan, existing))) {
         return finish(plan, options, started, true);
       }
       await build(plan, options);
@@ -70,18 +83,43 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
 }
 
 /**
- * A build killed mid-way (SIGKILL, OOM, power loss) leaves its temp file behind. We
- * hold the catalog's lock, so a temp file of a process that is gone is garbage.
+ * A build killed mid-way (SIGKILL, OOM, power loss) leaves its temp file and its
+ * unpublished secrets folder behind. We hold the catalog's lock, so a temp file of a
+ * process that is gone is garbage, and so is every secrets folder but the one the
+ * catalog pairs with. A build killed between the catalog's rename and the secrets
+ * link's swap left a new catalog beside old secrets: finish that swap first.
  */
-async function removeAbandonedBuilds(catalogPath: string): Promise<void> {
-  const prefix = `.${basename(catalogPath)}.tmp-`;
+async function removeAbandonedBuilds(
+  catalogPath: string,
+  existing: CatalogMetadata | undefined,
+): Promise<void> {
+  const prefixes = [
+    `.${basename(catalogPath)}.tmp-`,
+    `${basename(fingerprintKeyPath(catalogPath))}.tmp-`,
+  ];
   for (const name of await readdir(dirname(catalogPath))) {
-    if (!name.startsWith(prefix)) continue;
+    const prefix = prefixes.find((p) => name.startsWith(p));
+    if (prefix === undefined) continue;
     const pid = Number.parseInt(name.slice(prefix.length), 10);
     if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
       await rm(join(dirname(catalogPath), name), { force: true });
     }
   }
+  const paired = existing?.secretDirectory;
+  let published = await readPublished(catalogPath);
+  if (
+    paired !== undefined &&
+    !(published?.kind === "link" && published.folder === paired) &&
+    (await exists(secretFolderPath(catalogPath, paired)))
+  ) {
+    await publishSecretFolder(catalogPath, paired);
+    await fsyncPath(dirname(catalogPath));
+    published = { kind: "link", folder: paired };
+  }
+  await removeSecretFoldersExcept(
+    catalogPath,
+    published?.kind === "link" ? published.folder : undefined,
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -92,8 +130,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** True when the catalog on disk was built from this very plan and nothing needs refreshing. */
-async function upToDate(plan: Plan): Promise<boolean> {
-  const existing = await readCatalogMetadata(plan.catalogPath);
+async function upToDate(plan: Plan, existing: CatalogMetadata | undefined): Promise<boolean> {
   if (existing === undefined) {
     if (await exists(plan.catalogPath)) {
       throw new CatalogError(
@@ -105,12 +142,16 @@ async function upToDate(plan: Plan): Promise<boolean> {
   }
   // Materialized tables are snapshots of data that may have changed: always refresh.
   if (existing.fingerprint !== plan.fingerprint || plan.record.hasTables) return false;
-  // Someone may have removed secret files by hand; then the build has work to do.
-  for (const s of plan.record.secrets) {
-    if (s.persistent && !(await exists(join(plan.secretDirectory, `${s.name}.duckdb_secret`))))
-      return false;
-  }
-  return true;
+  // Reconcile against what is on disk, not only the record: a secret file removed or
+  // added by hand, or a folder that does not pair with this catalog, means work.
+  const persistent = plan.record.secrets.filter((s) => s.persistent).map((s) => s.name);
+  const published = await readPublished(plan.catalogPath);
+  if (published === undefined) return persistent.length === 0;
+  return (
+    published.kind === "link" &&
+    published.folder === existing.secretDirectory &&
+    (await secretFolderHolds(plan.catalogPath, published.folder, persistent))
+  );
 }
 
 function finish(plan: Plan, options: ApplyOptions, started: number, skipped: boolean): ApplyResult {
@@ -135,13 +176,6 @@ function finish(plan: Plan, options: ApplyOptions, started: number, skipped: boo
   return result;
 }
 
-/** DuckDB creates the secret directory 0755 and secret files 0600; the directory must be private too. */
-async function ensurePrivateDirectory(path: string): Promise<void> {
-  await mkdir(path, { recursive: true, mode: 0o700 });
-  const { mode } = await stat(path);
-  if ((mode & 0o077) !== 0) await chmod(path, 0o700);
-}
-
 async function build(plan: Plan, options: ApplyOptions): Promise<void> {
   const { catalogPath } = plan;
   const temp = join(
@@ -149,8 +183,22 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     `.${basename(catalogPath)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`,
   );
   const inline = options.inlineParameters ?? !(await secretParametersSupported());
-  if (plan.instanceOptions.allow_persistent_secrets === "true")
-    await ensurePrivateDirectory(plan.secretDirectory);
+  // A folder of its own whenever persistent secrets are configured or were published
+  // before (then an empty one replaces them).
+  const secretFolder =
+    plan.instanceOptions.allow_persistent_secrets === "true" ||
+    (await readPublished(catalogPath)) !== undefined
+      ? await createSecretFolder(catalogPath)
+      : undefined;
+  const instanceOptions =
+    secretFolder === undefined
+      ? { ...plan.instanceOptions }
+      : {
+          ...plan.instanceOptions,
+          secret_directory: secretFolderPath(catalogPath, secretFolder),
+          allow_persistent_secrets: "true",
+        };
+  let publishing = false;
 
   let lease: BuildInstance | undefined;
   let connection: DuckDBConnection | undefined;
@@ -186,7 +234,7 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     lease = undefined;
   };
   try {
-    lease = await acquireBuildInstance(plan);
+    lease = await acquireBuildInstance(instanceOptions, plan.statements);
     connection = await lease.instance.connect();
     await connection.run(`ATTACH ${quoteLiteral(temp)} AS ${BUILD_DATABASE}`);
     attached = true;
@@ -206,6 +254,8 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
         });
       }
     }
+    if (secretFolder !== undefined)
+      await execute(connection, secretDirectoryStatement(secretFolder), inline);
     current = "checkpoint";
     throwIfAborted(options.signal, current);
     await connection.run(`CHECKPOINT ${BUILD_DATABASE}`);
@@ -214,8 +264,11 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     if (await exists(`${temp}.wal`))
       throw new Error(`write-ahead log ${temp}.wal left after CHECKPOINT`);
     await fsyncPath(temp);
-    await rename(temp, catalogPath);
-    await fsyncPath(dirname(catalogPath));
+    if (secretFolder !== undefined) await syncSecretFolder(catalogPath, secretFolder);
+    publishing = true;
+    await publish(plan, temp, secretFolder);
+    // Past this point the build has succeeded; folders of earlier builds are garbage.
+    await removeSecretFoldersExcept(catalogPath, secretFolder);
   } catch (error) {
     stopInterrupting();
     try {
@@ -225,10 +278,34 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     }
     await rm(temp, { force: true });
     await rm(`${temp}.wal`, { force: true });
+    // Once publishing started the new catalog may already name this folder; the next
+    // build (under the lock) pairs or removes it.
+    if (secretFolder !== undefined && !publishing)
+      await rm(secretFolderPath(catalogPath, secretFolder), { recursive: true, force: true });
     throw buildError(error, current, plan, options);
   } finally {
     stopInterrupting();
   }
+}
+
+/**
+ * The publish sequence: every step that turns a finished build into what readers
+ * see, in this order and nothing else, so it can be wrapped as one unit. The key is
+ * stored before the catalog whose fingerprint it keys appears. Should another build
+ * have stored a key since this plan was made, the fingerprint recorded here does not
+ * match it, and the next run rebuilds once. The secrets link follows the catalog
+ * (a crash between the two renames is finished by the next build, which re-points the
+ * link at the folder the catalog names); old folders go only after this returns.
+ */
+async function publish(
+  plan: Plan,
+  builtCatalog: string,
+  secretFolder: string | undefined,
+): Promise<void> {
+  await storeFingerprintKey(plan.catalogPath, plan.fingerprintKey);
+  await rename(builtCatalog, plan.catalogPath);
+  if (secretFolder !== undefined) await publishSecretFolder(plan.catalogPath, secretFolder);
+  await fsyncPath(dirname(plan.catalogPath));
 }
 
 async function execute(
@@ -257,15 +334,6 @@ function bind(prepared: DuckDBPreparedStatement, index: number, param: PlanParam
     if (Number.isSafeInteger(value)) prepared.bindBigInt(index, BigInt(value));
     else prepared.bindDouble(index, value);
   } else prepared.bindList(index, [...value], LIST(VARCHAR));
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function throwIfAborted(signal: AbortSignal | undefined, target: string): void {

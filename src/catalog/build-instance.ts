@@ -1,7 +1,7 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { BUILD_DATABASE } from "../config/job-schema.js";
-import type { Plan } from "./plan.js";
 import { quoteIdentifier } from "./sql.js";
+import type { Statement } from "./statement.js";
 
 /**
  * The in-memory DuckDB instance a build attaches its temp file to. Closing an
@@ -25,10 +25,13 @@ const IDLE_LIMIT = 8;
 const idle = new Map<string, DuckDBInstance[]>();
 let idleCount = 0;
 
-export async function acquireBuildInstance(plan: Plan): Promise<BuildInstance> {
-  const key = poolKey(plan);
+export async function acquireBuildInstance(
+  options: Readonly<Record<string, string>>,
+  statements: readonly Statement[],
+): Promise<BuildInstance> {
+  const key = poolKey(options, statements);
   const reused = key === undefined ? undefined : take(key);
-  const instance = reused ?? (await DuckDBInstance.create(":memory:", { ...plan.instanceOptions }));
+  const instance = reused ?? (await DuckDBInstance.create(":memory:", { ...options }));
   return {
     instance,
     release: async (clean) => {
@@ -56,10 +59,13 @@ function take(key: string): DuckDBInstance | undefined {
  * Builds may share an instance when its options are the same. The extensions a build
  * loads are part of the key, so a build never sees one it did not ask for.
  */
-function poolKey(plan: Plan): string | undefined {
-  const { secret_directory: _, ...options } = plan.instanceOptions;
+function poolKey(
+  instanceOptions: Readonly<Record<string, string>>,
+  statements: readonly Statement[],
+): string | undefined {
+  const { secret_directory: _, ...options } = instanceOptions;
   if (options.allow_persistent_secrets === "true") return undefined;
-  const extensions = plan.statements.filter((s) => s.stage === "extension").map((s) => s.sql);
+  const extensions = statements.filter((s) => s.stage === "extension").map((s) => s.sql);
   return JSON.stringify([Object.entries(options).sort(), extensions]);
 }
 

@@ -16,9 +16,8 @@ export interface SecretRecord {
 /** What a catalog file records about itself (schema `duckcron`). Names and types only, never values. */
 export interface CatalogMetadata {
   formatVersion: number;
+  /** HMAC keyed with the fingerprint key, which lives beside the catalog, never in it. */
   fingerprint: string;
-  /** Key of the fingerprint HMAC; random per catalog. */
-  salt: string;
   builtAt: string;
   duckcronVersion: string;
   tenant: string;
@@ -26,6 +25,22 @@ export interface CatalogMetadata {
   views: Record<string, string>;
   secrets: SecretRecord[];
   hasTables: boolean;
+  /**
+   * Name of the per-build folder (beside the catalog) holding this catalog's persistent
+   * secrets, which `<catalog>.secrets` points to once published. Set by apply, which
+   * picks the folder; undefined when the catalog has no secrets folder.
+   */
+  secretDirectory?: string | undefined;
+}
+
+/** Records the secrets folder apply chose; the name is bound, not spliced into the SQL. */
+export function secretDirectoryStatement(folder: string): Statement {
+  return {
+    stage: "metadata",
+    target: "table duckcron.catalog",
+    sql: `UPDATE ${METADATA_SCHEMA}.catalog SET secret_directory = $1`,
+    params: [{ value: folder, sensitive: false }],
+  };
 }
 
 export function metadataStatements(m: CatalogMetadata): Statement[] {
@@ -41,11 +56,11 @@ export function metadataStatements(m: CatalogMetadata): Statement[] {
     statement("schema duckcron", `CREATE SCHEMA IF NOT EXISTS ${METADATA_SCHEMA}`),
     statement(
       "table duckcron.catalog",
-      `CREATE OR REPLACE TABLE ${METADATA_SCHEMA}.catalog (format_version INTEGER, fingerprint VARCHAR, salt VARCHAR, built_at VARCHAR, duckcron_version VARCHAR, tenant VARCHAR, has_tables BOOLEAN)`,
+      `CREATE OR REPLACE TABLE ${METADATA_SCHEMA}.catalog (format_version INTEGER, fingerprint VARCHAR, built_at VARCHAR, duckcron_version VARCHAR, tenant VARCHAR, has_tables BOOLEAN, secret_directory VARCHAR)`,
     ),
     statement(
       "table duckcron.catalog",
-      `INSERT INTO ${METADATA_SCHEMA}.catalog VALUES (${m.formatVersion}, ${lit(m.fingerprint)}, ${lit(m.salt)}, ${lit(m.builtAt)}, ${lit(m.duckcronVersion)}, ${lit(m.tenant)}, ${bool(m.hasTables)})`,
+      `INSERT INTO ${METADATA_SCHEMA}.catalog VALUES (${m.formatVersion}, ${lit(m.fingerprint)}, ${lit(m.builtAt)}, ${lit(m.duckcronVersion)}, ${lit(m.tenant)}, ${bool(m.hasTables)}, ${m.secretDirectory === undefined ? "NULL" : lit(m.secretDirectory)})`,
     ),
     statement(
       "table duckcron.views",

@@ -87,13 +87,15 @@ export async function readCatalogMetadata(
     return {
       formatVersion: Number(catalog.format_version),
       fingerprint: String(catalog.fingerprint),
-      salt: String(catalog.salt),
       builtAt: String(catalog.built_at),
       duckcronVersion: String(catalog.duckcron_version),
       tenant: String(catalog.tenant),
       views: Object.fromEntries(views),
       secrets,
       hasTables: catalog.has_tables === true,
+      // Absent before format version 2.
+      secretDirectory:
+        typeof catalog.secret_directory === "string" ? catalog.secret_directory : undefined,
     };
   } finally {
     await connection.run(`DETACH ${alias}`).finally(() => connection.closeSync());

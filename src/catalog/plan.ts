@@ -1,25 +1,30 @@
-import { createHmac, randomBytes } from "node:crypto";
+import { createHmac } from "node:crypto";
 import type { ExtensionRef, JobFile } from "../config/job-schema.js";
 import { CatalogError } from "../errors.js";
 import { VERSION as DUCKCRON_VERSION } from "../version.js";
+import { newFingerprintKey } from "./fingerprint-key.js";
 import { inlineParams } from "./inline.js";
 import { type CatalogMetadata, metadataStatements } from "./metadata-sql.js";
 import { renderPlain, resolveLocal } from "./render.js";
+import { publishedSecretPath } from "./secret-folders.js";
 import { createSecretStatement, dropPersistentSecretStatement } from "./secret-sql.js";
 import { keyword, quoteLiteral } from "./sql.js";
 import type { Statement } from "./statement.js";
 import { attachStatement, schemaStatement, sha256, viewKey, viewStatement } from "./view-sql.js";
 
 /** Bumped when the catalog layout or the fingerprint input changes, forcing a rebuild. */
-export const CATALOG_FORMAT_VERSION = 1;
+export const CATALOG_FORMAT_VERSION = 2;
 
 export interface Plan {
   catalogPath: string;
+  /** `<catalog>.secrets`: what readers set as secret_directory; builds write elsewhere. */
   secretDirectory: string;
   instanceOptions: Readonly<Record<string, string>>;
   statements: readonly Statement[];
   fingerprint: string;
   record: CatalogMetadata;
+  /** Key of the fingerprint HMAC: the stored one, or a new one apply stores with the catalog. */
+  fingerprintKey: string;
   changes: { added: string[]; changed: string[]; dropped: string[] };
   persistentSecretsToDrop: string[];
 }
@@ -29,8 +34,8 @@ export interface PlanInput {
   tenant: string;
   secrets: { value(ref: { name: string; key?: string | undefined }): string };
   previous?: CatalogMetadata | undefined;
-  /** Fingerprint key for a catalog without one; the previous catalog's salt wins. */
-  salt?: string | undefined;
+  /** The catalog's stored fingerprint key (readFingerprintKey); a new one when undefined. */
+  fingerprintKey?: string | undefined;
   /** Recorded as built_at; never part of the fingerprint. */
   now?: Date | undefined;
 }
@@ -55,7 +60,7 @@ export function plan(input: PlanInput): Plan {
   const duckdb = definition.duckdb;
 
   const catalogPath = catalogPathFor(input.job, tenant);
-  const secretDirectory = `${catalogPath}.secrets`;
+  const secretDirectory = publishedSecretPath(catalogPath);
 
   const current = new Set(duckdb.secrets.filter((s) => s.persistent).map((s) => s.name));
   const persistentSecretsToDrop = (previous?.secrets ?? [])
@@ -111,12 +116,11 @@ export function plan(input: PlanInput): Plan {
     views[viewKey(view)] = sha256(statement.sql);
   }
 
-  const salt = previous?.salt ?? input.salt ?? randomBytes(16).toString("hex");
-  const fingerprint = fingerprintOf(salt, catalogPath, instanceOptions, statements);
+  const fingerprintKey = input.fingerprintKey ?? newFingerprintKey();
+  const fingerprint = fingerprintOf(fingerprintKey, catalogPath, instanceOptions, statements);
   const record: CatalogMetadata = {
     formatVersion: CATALOG_FORMAT_VERSION,
     fingerprint,
-    salt,
     builtAt: (input.now ?? new Date()).toISOString(),
     duckcronVersion: DUCKCRON_VERSION,
     tenant,
@@ -133,6 +137,7 @@ export function plan(input: PlanInput): Plan {
     statements,
     fingerprint,
     record,
+    fingerprintKey,
     changes: diffViews(previous?.views ?? {}, views),
     persistentSecretsToDrop,
   };
@@ -186,11 +191,11 @@ function installStatement(ext: ExtensionRef, dir: string): Statement {
 
 /**
  * HMAC over everything that shapes the catalog, secret values included, so a rotated
- * credential triggers a rebuild. Keyed with the catalog's salt so the stored value
- * cannot be matched against a precomputed hash of a guessed secret.
+ * credential triggers a rebuild. Keyed with a key kept outside the catalog, so the
+ * stored value cannot be used to test guesses of a secret.
  */
 function fingerprintOf(
-  salt: string,
+  key: string,
   catalogPath: string,
   instanceOptions: Record<string, string>,
   statements: readonly Statement[],
@@ -203,7 +208,7 @@ function fingerprintOf(
     ),
     statements: statements.map((s) => [s.stage, s.target, s.sql, s.params.map((p) => p.value)]),
   });
-  return createHmac("sha256", salt).update(body).digest("hex");
+  return createHmac("sha256", key).update(body).digest("hex");
 }
 
 function diffViews(before: Record<string, string>, after: Record<string, string>): Plan["changes"] {

@@ -2,8 +2,9 @@ import { DuckcronError } from "../errors.js";
 import { verifyAuditLog } from "../observe/audit-verify.js";
 import { parseCommandArgs } from "./args.js";
 import { EXIT, exitCodeFor, writeError } from "./output.js";
+import { COMMAND_USAGE } from "./usage.js";
 
-const USAGE = "duckcron audit verify <audit.jsonl>";
+const USAGE = COMMAND_USAGE.audit;
 
 /** Checks an audit trail's hash chain and names the first record that breaks it. */
 export default async function audit(argv: string[]): Promise<number> {

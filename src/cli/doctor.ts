@@ -6,10 +6,13 @@ import { renderPlain, resolveLocal } from "../catalog/render.js";
 import type { LoadedJob, LoadedRunner } from "../config/load.js";
 import type { SecretsBackendConfig } from "../config/runner-schema.js";
 import { SECRET_TYPES } from "../config/secret-types.js";
+import { effectiveStateDir, STATE_DIR_FIX, stateDirSetting } from "../config/state-dir.js";
 import { DuckcronError } from "../errors.js";
 import { Scrubber } from "../observe/scrubber.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
+import { heldNotices } from "./notices.js";
 import { EXIT, exitCodeFor, writeError } from "./output.js";
+import { COMMAND_USAGE } from "./usage.js";
 
 /**
  * `duckcron doctor`: everything a deployment needs besides a valid config, checked
@@ -17,7 +20,7 @@ import { EXIT, exitCodeFor, writeError } from "./output.js";
  * and fetches no secret values (the backend's own `check()` is a cheap auth probe).
  */
 
-const USAGE = "duckcron doctor [-c runner.yaml]";
+const USAGE = COMMAND_USAGE.doctor;
 const BACKEND_CHECK_TIMEOUT_MS = 10_000;
 
 export type CheckStatus = "ok" | "warn" | "problem";
@@ -61,10 +64,42 @@ export async function runDoctor(file: string, options: DoctorOptions = {}): Prom
   }
   const checks: DoctorCheck[] = [configCheck(runner)];
   checks.push(await backendCheck(runner, env));
+  // After the backend check: loading a backend's client is what makes a dependency speak up.
+  checks.push(nodeCheck(process.version, heldNotices()));
   checks.push(...(await duckdbChecks(runner, options.defaultExtensionDir)));
-  checks.push(...(await directoryChecks(runner)));
+  checks.push(...(await directoryChecks(runner, env)));
   const sensitive = [...runner.sensitive, ...[...runner.jobs.values()].flatMap((j) => j.sensitive)];
   return { checks, sensitive };
+}
+
+/** package.json "engines"; CI tests on this major and the image runs 22. */
+export const MIN_NODE_MAJOR = 20;
+
+/** The Node version, and the dependency notices held back from every other command. */
+export function nodeCheck(version: string, notices: readonly string[]): DoctorCheck {
+  const subject = "node";
+  const major = Number(/^v(\d+)\./.exec(version)?.[1]);
+  if (!(major >= MIN_NODE_MAJOR)) {
+    return {
+      status: "problem",
+      subject,
+      message: `Node ${version} is older than duckcron supports (>= ${MIN_NODE_MAJOR})`,
+      fix: "install Node 22 LTS (the container image runs it) or Node 20",
+    };
+  }
+  if (notices.length > 0) {
+    return {
+      status: "warn",
+      subject,
+      message: `Node ${version}; a dependency says: ${notices.join(" | ")}`,
+      fix: "move to the Node version the notice asks for (the container image runs Node 22); duckcron itself supports Node >= 20",
+    };
+  }
+  return {
+    status: "ok",
+    subject,
+    message: `Node ${version} (duckcron supports >= ${MIN_NODE_MAJOR})`,
+  };
 }
 
 function configCheck(runner: LoadedRunner): DoctorCheck {
@@ -114,6 +149,8 @@ function describeBackend(config: SecretsBackendConfig): string {
       return `requests at ${config.url ?? "$VAULT_ADDR"} (KV v${config.kv_version} at ${config.mount_point})`;
     case "aws":
       return `requests to Secrets Manager${config.region_name ? ` in ${config.region_name}` : ""}`;
+    case "gcp":
+      return `requests to Secret Manager at ${config.endpoint}`;
     default: {
       const never: never = config;
       return String((never as { type?: unknown }).type);
@@ -131,6 +168,8 @@ function backendFix(config: SecretsBackendConfig): string {
       return "check runner.secrets.url (or VAULT_ADDR), the token (or VAULT_TOKEN) and that its policy can read the KV mount; for TLS errors set ca_cert";
     case "aws":
       return "check region_name (or AWS_REGION), the credentials the SDK finds (AWS_* env, profile, role) and secretsmanager:ListSecrets plus GetSecretValue on the prefix";
+    case "gcp":
+      return "check project_id (or GOOGLE_CLOUD_PROJECT), credentials_file or the Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, workload identity), and roles/secretmanager.secretAccessor on the secrets";
     default: {
       const never: never = config;
       return String((never as { type?: unknown }).type);
@@ -277,7 +316,10 @@ function extensionDirs(runner: LoadedRunner, job: LoadedJob, fallback: string): 
   return [...dirs];
 }
 
-async function directoryChecks(runner: LoadedRunner): Promise<DoctorCheck[]> {
+async function directoryChecks(
+  runner: LoadedRunner,
+  env: NodeJS.ProcessEnv,
+): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   const { catalogPathFor } = await import("../catalog/plan.js");
   const seen = new Set<string>();
@@ -294,8 +336,15 @@ async function directoryChecks(runner: LoadedRunner): Promise<DoctorCheck[]> {
   const { secrets, state_dir, audit } = runner.config.runner;
   if (secrets.type === "filesystem")
     checks.push(secretsDirCheck(resolve(runner.dir, secrets.secrets_dir)));
-  if (state_dir !== undefined)
-    checks.push(await writableDirCheck("state dir", resolve(runner.dir, state_dir)));
+  // The directory `start` will use, whichever setting chose it: the default beside a
+  // read-only config mount is exactly the one that fails.
+  const state = effectiveStateDir(runner.dir, state_dir, env);
+  const stateCheck = await writableDirCheck("state dir", state.path);
+  checks.push({
+    ...stateCheck,
+    message: `${stateCheck.message} (state dir from ${stateDirSetting(state)})`,
+    ...(stateCheck.status === "ok" ? {} : { fix: STATE_DIR_FIX }),
+  });
   if (audit !== undefined && audit.path !== "-") {
     checks.push(await writableDirCheck("audit log dir", dirname(resolve(runner.dir, audit.path))));
   }

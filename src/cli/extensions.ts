@@ -5,6 +5,7 @@ import { quoteLiteral } from "../catalog/sql.js";
 import { DuckcronError } from "../errors.js";
 import { parseCommandArgs } from "./args.js";
 import { EXIT, exitCodeFor, writeError } from "./output.js";
+import { COMMAND_USAGE } from "./usage.js";
 
 /**
  * `duckcron extensions install`: pre-stages DuckDB extensions into a directory, for
@@ -13,7 +14,7 @@ import { EXIT, exitCodeFor, writeError } from "./output.js";
  * extension directory only fits the exact DuckDB that @duckdb/node-api links.
  */
 
-const USAGE = "duckcron extensions install <name>... [--dir DIR] [--repository URL|DIR]";
+const USAGE = COMMAND_USAGE.extensions;
 export const EXTENSION_NAME = /^[a-z][a-z0-9_]*$/;
 export const DEFAULT_EXTENSION_DIR = "/opt/duckdb/extensions";
 /** Repositories DuckDB knows by name; anything else is a URL or a local directory. */

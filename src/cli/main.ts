@@ -4,7 +4,9 @@
  * for, so `duckcron validate` never loads DuckDB or a cloud SDK.
  */
 import { DuckcronError } from "../errors.js";
+import { holdDependencyNotices } from "./notices.js";
 import { EXIT, writeError } from "./output.js";
+import { asksForHelp, type CommandName, commandHelp, isCommand, overview } from "./usage.js";
 
 const COMMANDS = {
   validate: () => import("./validate.js"),
@@ -15,42 +17,47 @@ const COMMANDS = {
   schema: () => import("./schema.js"),
   doctor: () => import("./doctor.js"),
   extensions: () => import("./extensions.js"),
-} as const;
-
-const USAGE = `duckcron — build and refresh DuckDB catalogs on cron schedules
-
-Usage:
-  duckcron validate [-c runner.yaml] [--strict]
-  duckcron plan <schedule> --tenant <id> [-c runner.yaml] [--strict]
-  duckcron run <schedule> [--tenant <id>]... [-c runner.yaml] [--strict] [--force] [--json]
-               [--pushgateway URL] [--metrics-file PATH]
-  duckcron start [-c runner.yaml] [--strict] [--listen host:port]
-  duckcron audit verify <audit.jsonl>
-  duckcron doctor [-c runner.yaml]
-  duckcron schema runner|job
-  duckcron extensions install <name>... [--dir DIR] [--repository URL|DIR]
-
-The config defaults to $DUCKCRON_CONFIG, then ./runner.yaml.
-Exit codes: 0 success, 1 a run failed, 2 invalid configuration or usage.`;
+} as const satisfies Record<
+  CommandName,
+  () => Promise<{ default: (argv: string[]) => Promise<number> }>
+>;
 
 async function main(argv: string[]): Promise<number> {
+  holdDependencyNotices();
   const [command, ...rest] = argv;
-  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
-    process.stdout.write(`${USAGE}\n`);
+  if (command === undefined || command === "--help" || command === "-h") {
+    process.stdout.write(`${overview()}\n`);
     return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === "help") {
+    const [topic] = rest;
+    if (topic === undefined) {
+      process.stdout.write(`${overview()}\n`);
+      return EXIT.ok;
+    }
+    if (!isCommand(topic)) return unknownCommand(topic);
+    process.stdout.write(`${commandHelp(topic)}\n`);
+    return EXIT.ok;
   }
   if (command === "--version" || command === "version") {
     const { VERSION } = await import("../version.js");
     process.stdout.write(`${VERSION}\n`);
     return EXIT.ok;
   }
-  const load = COMMANDS[command as keyof typeof COMMANDS];
-  if (!load) {
-    process.stderr.write(`duckcron: unknown command "${command}"\n\n${USAGE}\n`);
-    return EXIT.usage;
+  if (!isCommand(command)) return unknownCommand(command);
+  // Answered before the command's module loads: help never needs DuckDB or a config.
+  if (asksForHelp(rest)) {
+    process.stdout.write(`${commandHelp(command)}\n`);
+    return EXIT.ok;
   }
+  const load = COMMANDS[command];
   const module = await load();
   return module.default(rest);
+}
+
+function unknownCommand(command: string): number {
+  process.stderr.write(`duckcron: unknown command "${command}"\n\n${overview()}\n`);
+  return EXIT.usage;
 }
 
 main(process.argv.slice(2)).then(

@@ -14,6 +14,8 @@ export function writeError(error: unknown, scrubber: Scrub = NO_SCRUB): void {
 
 export function describeError(error: unknown): string {
   if (error instanceof ConfigError) return error.message;
+  // A usage error already ends with the usage line; its code would read as part of it.
+  if (error instanceof DuckcronError && error.code === "USAGE") return error.message;
   if (error instanceof DuckcronError) return `${error.message} [${error.code}]`;
   if (error instanceof Error) return `internal error: ${error.message}`;
   return `internal error: ${String(error)}`;
@@ -31,6 +33,7 @@ export function exitCodeFor(error: unknown): number {
       case "SCHEDULE_NOT_FOUND":
       case "TENANT_NOT_FOUND":
       case "USAGE":
+      case "STATE_DIR_UNWRITABLE":
         return EXIT.config;
       default:
         return EXIT.failure;

@@ -4,8 +4,9 @@ import { planTenant } from "../run-tenant.js";
 import { COMMON_OPTIONS, parseCommandArgs } from "./args.js";
 import { EXIT, exitCodeFor, writeError, writeWarnings } from "./output.js";
 import { checkTenants, loadSchedule, openSession } from "./session.js";
+import { COMMAND_USAGE } from "./usage.js";
 
-const USAGE = "duckcron plan <schedule> --tenant <id> [-c runner.yaml] [--strict]";
+const USAGE = COMMAND_USAGE.plan;
 
 /**
  * Prints the statements a run would execute, with every secret value masked. Secrets

@@ -6,9 +6,9 @@ import { VERSION } from "../version.js";
 import { COMMON_OPTIONS, parseCommandArgs } from "./args.js";
 import { describeError, EXIT, exitCodeFor, oneLine, writeError, writeWarnings } from "./output.js";
 import { checkTenants, loadSchedule, openSession } from "./session.js";
+import { COMMAND_USAGE } from "./usage.js";
 
-const USAGE =
-  "duckcron run <schedule> [--tenant <id>]... [-c runner.yaml] [--strict] [--force] [--json]";
+const USAGE = COMMAND_USAGE.run;
 
 interface TenantReport {
   tenant: string;

@@ -5,6 +5,7 @@ import { type ParamKind, SECRET_TYPES, type SecretTypeSpec } from "../config/sec
 import { DuckcronError } from "../errors.js";
 import { parseCommandArgs } from "./args.js";
 import { EXIT, exitCodeFor, writeError } from "./output.js";
+import { COMMAND_USAGE } from "./usage.js";
 
 /**
  * JSON Schema for editors (yaml-language-server, VS Code, IntelliJ), generated from
@@ -20,7 +21,7 @@ export type SchemaKind = (typeof SCHEMA_KINDS)[number];
 
 type JsonSchema = Record<string, unknown>;
 
-const USAGE = "duckcron schema runner|job";
+const USAGE = COMMAND_USAGE.schema;
 
 const HEADERS: Record<SchemaKind, { id: string; title: string; description: string }> = {
   runner: {

@@ -3,8 +3,9 @@ import { createLogger } from "../observe/logger.js";
 import { Scrubber } from "../observe/scrubber.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
 import { EXIT, exitCodeFor, writeError } from "./output.js";
+import { COMMAND_USAGE } from "./usage.js";
 
-const USAGE = "duckcron start [-c runner.yaml] [--strict] [--listen host:port]";
+const USAGE = COMMAND_USAGE.start;
 
 /**
  * Runs the daemon until SIGTERM or SIGINT: stop firing, let running builds finish

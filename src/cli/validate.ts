@@ -3,8 +3,9 @@ import { findEnvCollisions } from "../secrets/env.js";
 import { collectSecretRefs } from "../secrets/refs.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
 import { EXIT, exitCodeFor, writeError, writeWarnings } from "./output.js";
+import { COMMAND_USAGE } from "./usage.js";
 
-const USAGE = "duckcron validate [-c runner.yaml] [--strict]";
+const USAGE = COMMAND_USAGE.validate;
 
 /** Loads runner.yaml and every job file it names; reports every problem at once. */
 export default async function validate(argv: string[]): Promise<number> {

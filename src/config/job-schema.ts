@@ -28,10 +28,21 @@ const identifier = z
   .string()
   .regex(IDENTIFIER, "use letters, digits and '_', not starting with a digit");
 
+/** duckcron's own schema and the catalogs' built-in ones: a view there would shadow or break them. */
+const RESERVED_SCHEMAS = ["duckcron", "information_schema", "pg_catalog"];
 /** The name a catalog being built is attached under in its build's DuckDB instance. */
 export const BUILD_DATABASE = "duckcron_build";
-/** Database names a build's instance already holds, so no attachment may take them. */
-export const RESERVED_ALIASES: readonly string[] = [BUILD_DATABASE, "memory", "system", "temp"];
+/**
+ * DuckDB refuses these as database names (system, temp, main), they are schemas
+ * above, or a build's instance holds them (its in-memory default and the catalog).
+ */
+const RESERVED_ALIASES = [...RESERVED_SCHEMAS, "system", "temp", "main", "memory", BUILD_DATABASE];
+
+function notReserved(reserved: readonly string[], what: string) {
+  return identifier.refine((name) => !reserved.includes(name.toLowerCase()), {
+    message: `"${reserved.join('", "')}" are reserved; pick another ${what}`,
+  });
+}
 
 function templateString(allowSecrets: boolean) {
   return z.string().superRefine((value, ctx) => {
@@ -208,9 +219,7 @@ function checkKind(kind: ParamKind, value: unknown): string | undefined {
 
 export const attachmentSchema = z
   .strictObject({
-    alias: identifier.refine((alias) => !RESERVED_ALIASES.includes(alias.toLowerCase()), {
-      message: `${RESERVED_ALIASES.join(", ")} name the build's own databases; choose another alias`,
-    }),
+    alias: notReserved(RESERVED_ALIASES, "alias"),
     type: z.enum(["duckdb", "sqlite", "postgres", "mysql"]).default("duckdb"),
     /** File path (duckdb, sqlite) or connection string (postgres, mysql). */
     path: plainTemplate.optional(),
@@ -243,8 +252,8 @@ const DATABASE_SOURCES = ["duckdb", "sqlite", "postgres", "mysql"] as const;
 
 export const viewSchema = z
   .strictObject({
-    name: identifier,
-    schema: identifier.optional(),
+    name: notReserved(RESERVED_SCHEMAS, "name"),
+    schema: notReserved(RESERVED_SCHEMAS, "schema").optional(),
     source: z.enum([...FILE_SOURCES, ...DATABASE_SOURCES]).optional(),
     /** One path or glob, or several, for file sources. */
     uri: z.union([plainTemplate, z.array(plainTemplate).min(1)]).optional(),

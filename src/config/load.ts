@@ -1,11 +1,13 @@
-import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import type { z } from "zod";
 import { ConfigError, type ConfigIssue, DuckcronError, type SourceLocation } from "../errors.js";
+import { backendEnvProblems } from "./backend-env.js";
 import { substituteEnv } from "./env-substitution.js";
 import { deepFreeze } from "./freeze.js";
+import { gcpIssues } from "./gcp-checks.js";
 import { type JobFile, jobFileSchema, plainTemplate, secretTemplate } from "./job-schema.js";
 import { placeholderReason } from "./placeholders.js";
+import { readConfigFile, UnreadableConfigFile } from "./read-config-file.js";
 import { type RunnerFile, runnerFileSchema } from "./runner-schema.js";
 import { isTemplateField } from "./schema-shape.js";
 import { SECRET_TYPES, type SecretTypeSpec } from "./secret-types.js";
@@ -87,8 +89,18 @@ export async function loadRunner(path: string, options: LoadOptions = {}): Promi
     issues.push(emptyFile(file, "version: 1 and runner:"));
   } else {
     const parsed = runnerFileSchema.safeParse(layout.value);
-    if (parsed.success) config = parsed.data;
-    else {
+    if (parsed.success) {
+      config = parsed.data;
+      for (const problem of backendEnvProblems(config.runner.secrets, env)) {
+        const where = sourcePath(problem.path);
+        issues.push({
+          ...source.locateKey(where),
+          path: formatPath(where),
+          message: problem.message,
+          severity: "error",
+        });
+      }
+    } else {
       issues.push(
         ...convertZodIssues(withoutFailed(parsed.error.issues, substituted.failed, sourcePath), {
           source,
@@ -137,6 +149,21 @@ export async function loadRunner(path: string, options: LoadOptions = {}): Promi
     if (result.job && ref.name !== undefined && !jobs.has(ref.name)) jobs.set(ref.name, result.job);
   }
 
+  if (config?.runner.secrets.type === "gcp") {
+    const scheduled = config.runner.schedules;
+    issues.push(
+      ...(await gcpIssues(config.runner.secrets, {
+        env,
+        dir,
+        locate: (p) => source.locate(sourcePath(p)),
+        schedules: results.map(({ ref, result }) => ({
+          tenants: scheduled[ref.index]?.tenants ?? [],
+          job: result.job,
+        })),
+      })),
+    );
+  }
+
   const final = finish([...inFileOrder(scrub(ownIssues, substituted.uses)), ...jobIssues], options);
   if (!config || final.some((i) => i.severity === "error")) throw new ConfigError(final);
   const ownSensitive = sensitiveValues(substituted.uses);
@@ -175,7 +202,7 @@ async function loadJobFile(absolute: string, env: NodeJS.ProcessEnv): Promise<Jo
   const file = displayPath(absolute);
   let text: string;
   try {
-    text = await readFile(absolute, "utf8");
+    text = await readConfigFile(absolute);
   } catch (error) {
     return { file, issues: [], unreadable: readFailure(error) };
   }
@@ -425,7 +452,7 @@ function finish(issues: readonly ConfigIssue[], options: LoadOptions): ConfigIss
 
 async function readTopLevel(absolute: string): Promise<string> {
   try {
-    return await readFile(absolute, "utf8");
+    return await readConfigFile(absolute);
   } catch (error) {
     throw new DuckcronError(
       "CONFIG_NOT_FOUND",
@@ -436,18 +463,8 @@ async function readTopLevel(absolute: string): Promise<string> {
 }
 
 function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  switch (code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "it is a directory";
-    default:
-      return code ?? String(error);
-  }
+  if (error instanceof UnreadableConfigFile) return error.message;
+  throw error;
 }
 
 function emptyFile(file: string, expected: string): ConfigIssue {

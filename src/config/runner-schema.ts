@@ -1,6 +1,7 @@
 import { Cron } from "croner";
 import { z } from "zod";
-import { duration } from "./duration.js";
+import { LISTEN_FORMS, parseListenAddress } from "../listen-address.js";
+import { duration, positiveDuration } from "./duration.js";
 
 /**
  * runner.yaml. The schema is the only source of the runner's types; every object is
@@ -38,21 +39,38 @@ const timezone = z.string().refine(
   { message: "unknown IANA time zone (examples: UTC, Europe/Berlin, America/New_York)" },
 );
 
-/** Patterns already checked: validating 10,000 schedules should not compile 10,000 crons. */
-const validCrons = new Set<string>();
+/**
+ * Pattern -> why it is refused (undefined: fine). Validating 10,000 schedules should not
+ * compile 10,000 crons, and proving a pattern never fires searches years ahead.
+ */
+const checkedCrons = new Map<string, string | undefined>();
 
-const cron = z.string().superRefine((pattern, ctx) => {
-  if (validCrons.has(pattern)) return;
+function cronProblem(pattern: string): string | undefined {
+  if (checkedCrons.has(pattern)) return checkedCrons.get(pattern);
+  let problem: string | undefined;
   try {
     // The same mode the scheduler uses: 5 fields, or 6 with seconds first.
-    new Cron(pattern, { paused: true, mode: "5-or-6-parts" }).stop();
-    validCrons.add(pattern);
+    const job = new Cron(pattern, { paused: true, mode: "5-or-6-parts" });
+    // Day 30 of February, 31 April: a valid pattern the scheduler would never fire.
+    if (job.nextRun() === null) problem = `cron expression "${pattern}" never fires (no such date)`;
+    job.stop();
   } catch (error) {
-    ctx.addIssue({
-      code: "custom",
-      message: `invalid cron expression "${pattern}": ${(error as Error).message} (5 fields, or 6 with seconds first)`,
-    });
+    problem = `invalid cron expression "${pattern}": ${(error as Error).message} (5 fields, or 6 with seconds first)`;
   }
+  checkedCrons.set(pattern, problem);
+  return problem;
+}
+
+const cron = z.string().superRefine((pattern, ctx) => {
+  const problem = cronProblem(pattern);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** More would not run faster on one machine; the limiters honour any count. */
+const MAX_CONCURRENCY = 256;
+
+const listen = z.string().refine((value) => parseListenAddress(value) !== undefined, {
+  message: `not host:port (e.g. ${LISTEN_FORMS}); the port is required`,
 });
 
 const cacheFields = {
@@ -60,11 +78,12 @@ const cacheFields = {
   cache_ttl: duration.default(300_000),
   /** When the backend fails, a cached value younger than this is used (degraded run). */
   max_stale: duration.default(0),
-  max_concurrency: z.number().int().min(1).max(256).default(8),
+  max_concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).default(8),
 };
 
 export const envBackendSchema = z.strictObject({
-  type: z.literal("env"),
+  /** The default backend, so `secrets: { prefix: APP_ }` needs no type. */
+  type: z.literal("env").default("env"),
   /** Prefix of every variable name: {PREFIX}{TENANT}_{NAME}, falling back to {PREFIX}{NAME}. */
   prefix: z
     .string()
@@ -104,7 +123,7 @@ export const vaultBackendSchema = z
     /** PEM file of the CA that signed Vault's certificate. */
     ca_cert: z.string().min(1).optional(),
     /** Per request. */
-    timeout: duration.default(30_000),
+    timeout: positiveDuration.default(30_000),
     ...cacheFields,
   })
   .superRefine((config, ctx) => {
@@ -116,6 +135,10 @@ export const vaultBackendSchema = z
     }
   });
 
+/** bundle: one JSON secret per tenant; per_name: one secret per name; auto: bundle, else per_name. */
+export const secretLayout = z.enum(["bundle", "per_name", "auto"]).default("auto");
+export type SecretLayout = z.output<typeof secretLayout>;
+
 export const awsBackendSchema = z.strictObject({
   type: z.literal("aws"),
   /** Falls back to the SDK's default chain (AWS_REGION, profile). */
@@ -125,11 +148,48 @@ export const awsBackendSchema = z.strictObject({
   /** Prepended to the tenant id: {prefix}{tenant} or {prefix}{tenant}/{name}. */
   prefix: z.string().default(""),
   version_stage: z.string().min(1).default("AWSCURRENT"),
-  /** bundle: one JSON secret per tenant; per_name: one secret per name; auto: bundle, else per_name. */
-  layout: z.enum(["bundle", "per_name", "auto"]).default("auto"),
+  layout: secretLayout,
   /** Per request attempt. */
-  timeout: duration.default(30_000),
+  timeout: positiveDuration.default(30_000),
   /** SDK attempts per call, with its backoff for throttling and 5xx. */
+  max_attempts: z.number().int().min(1).max(10).default(3),
+  ...cacheFields,
+});
+
+/** Secret Manager ids: letters, digits, '_' and '-', at most 255 characters. */
+export const GCP_SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+
+export const gcpBackendSchema = z.strictObject({
+  type: z.literal("gcp"),
+  /** Falls back to GOOGLE_CLOUD_PROJECT, then GCP_PROJECT_ID. */
+  project_id: z
+    .string()
+    .regex(
+      /^([a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$/,
+      "a project id (6-30 lower-case letters, digits and '-') or a project number",
+    )
+    .optional(),
+  /** Prepended to the tenant id: {prefix}{tenant} or {prefix}{tenant}-{name}. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, "Secret Manager ids use letters, digits, '_' and '-' only")
+    .default(""),
+  layout: secretLayout,
+  /** A version number, or an alias such as `latest`. */
+  version: z
+    .string()
+    .regex(
+      /^(latest|[1-9][0-9]*|[A-Za-z][A-Za-z0-9_-]{0,62})$/,
+      "latest, a version number or an alias",
+    )
+    .default("latest"),
+  /** Another Secret Manager endpoint: a regional or private one, or a test server. */
+  endpoint: z.url({ protocol: /^https?$/ }).default("https://secretmanager.googleapis.com"),
+  /** A service account key or external_account (workload identity federation) file; relative to runner.yaml. Application Default Credentials when absent. */
+  credentials_file: z.string().min(1).optional(),
+  /** Per request attempt, token exchange included. */
+  timeout: duration.default(30_000),
+  /** Attempts per call for UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED and 5xx. */
   max_attempts: z.number().int().min(1).max(10).default(3),
   ...cacheFields,
 });
@@ -139,6 +199,7 @@ export const secretsBackendSchema = z.discriminatedUnion("type", [
   filesystemBackendSchema,
   vaultBackendSchema,
   awsBackendSchema,
+  gcpBackendSchema,
 ]);
 
 export const retriesSchema = z.strictObject({
@@ -154,7 +215,7 @@ export const scheduleSchema = z.strictObject({
   cron,
   tenants: z.array(tenantId).min(1, "list at least one tenant"),
   timezone: timezone.optional(),
-  timeout: duration.optional(),
+  timeout: positiveDuration.optional(),
   retries: retriesSchema.default({ attempts: 0, backoff: 30_000, max_backoff: 600_000 }),
   overlap: z.enum(["skip", "queue"]).default("skip"),
   catchup: z.enum(["none", "latest"]).default("none"),
@@ -163,11 +224,11 @@ export const scheduleSchema = z.strictObject({
 
 export const runnerSectionSchema = z.strictObject({
   timezone: timezone.default("UTC"),
-  max_concurrent_runs: z.number().int().min(1).default(4),
-  max_concurrent_runs_per_tenant: z.number().int().min(1).default(1),
+  max_concurrent_runs: z.number().int().min(1).max(MAX_CONCURRENCY).default(4),
+  max_concurrent_runs_per_tenant: z.number().int().min(1).max(MAX_CONCURRENCY).default(1),
   shutdown_grace: duration.default(30_000),
   http: z
-    .strictObject({ listen: z.string().default("127.0.0.1:9464") })
+    .strictObject({ listen: listen.default("127.0.0.1:9464") })
     .default({ listen: "127.0.0.1:9464" }),
   audit: z
     .strictObject({
@@ -227,3 +288,4 @@ export type EnvBackendConfig = z.output<typeof envBackendSchema>;
 export type FilesystemBackendConfig = z.output<typeof filesystemBackendSchema>;
 export type VaultBackendConfig = z.output<typeof vaultBackendSchema>;
 export type AwsBackendConfig = z.output<typeof awsBackendSchema>;
+export type GcpBackendConfig = z.output<typeof gcpBackendSchema>;

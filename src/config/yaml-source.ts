@@ -1,5 +1,6 @@
 import { CORE_SCHEMA, load as loadYaml } from "js-yaml";
 import {
+  type Alias,
   type Document,
   isAlias,
   isMap,
@@ -10,6 +11,7 @@ import {
   type Node,
   parseDocument,
   Scalar,
+  visit,
 } from "yaml";
 import type { ConfigIssue, SourceLocation } from "../errors.js";
 
@@ -19,6 +21,14 @@ import type { ConfigIssue, SourceLocation } from "../errors.js";
  */
 
 export type ConfigPath = readonly (string | number)[];
+
+/**
+ * Aliases share their anchor's value, but everything after parsing (env substitution,
+ * the schema, freezing) walks the value as a tree, where nine levels of nine aliases
+ * ("billion laughs") are 9^9 nodes. A tree of more nodes than this is refused; a
+ * 2 MiB file written out without aliases holds far fewer.
+ */
+export const MAX_EXPANDED_NODES = 1_000_000;
 
 export interface YamlSource {
   file: string;
@@ -50,6 +60,7 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   } catch {
     return positionalSource(text, file);
   }
+  if (!withinExpansionLimit(value)) return positionalSource(text, file);
   let positional: YamlSource | undefined;
   const lazy = () => {
     positional ??= positionalSource(text, file);
@@ -88,10 +99,35 @@ function positionalSource(text: string, file: string): YamlSource {
     }
   }
 
+  let value: unknown;
+  if (doc.errors.length === 0) {
+    const aliasProblem = (message: string, alias: Alias | undefined) =>
+      issues.push({ ...at(alias?.range?.[0]), path: "", message, severity: "error" });
+    try {
+      value = doc.toJS({ maxAliasCount: -1 }) as unknown;
+      if (!withinExpansionLimit(value)) {
+        value = undefined;
+        aliasProblem(
+          `YAML: aliases expand to more than ${MAX_EXPANDED_NODES.toLocaleString("en-US")} nodes; write the repeated values out instead of nesting aliases`,
+          firstAlias(doc, () => true),
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof ReferenceError)) throw error;
+      const unresolved = firstAlias(doc, (alias) => alias.resolve(doc) === undefined);
+      aliasProblem(
+        unresolved
+          ? `YAML: alias *${unresolved.source} has no anchor &${unresolved.source} before it`
+          : `YAML: ${firstLine(error.message)}`,
+        unresolved,
+      );
+    }
+  }
+
   const find = (path: ConfigPath) => walk(doc, path);
   return {
     file,
-    value: doc.errors.length > 0 ? undefined : (doc.toJS({ maxAliasCount: 1000 }) as unknown),
+    value,
     issues,
     locate: (path) => at(find(path).node?.range?.[0]),
     locateKey: (path) => {
@@ -104,6 +140,32 @@ function positionalSource(text: string, file: string): YamlSource {
       return found.complete && isScalar(found.node) && found.node.type === Scalar.PLAIN;
     },
   };
+}
+
+/** True when `value`, with every shared (aliased) part counted each time it is reached, has at most MAX_EXPANDED_NODES nodes. */
+function withinExpansionLimit(value: unknown): boolean {
+  let count = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (++count > MAX_EXPANDED_NODES) return false;
+    // One push per child: spreading a huge array into push() overflows the call stack.
+    if (node !== null && typeof node === "object")
+      for (const child of Object.values(node)) stack.push(child);
+  }
+  return true;
+}
+
+function firstAlias(doc: Document, test: (alias: Alias) => boolean): Alias | undefined {
+  let found: Alias | undefined;
+  visit(doc, {
+    Alias(_, alias) {
+      if (!test(alias)) return undefined;
+      found = alias;
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 interface Found {

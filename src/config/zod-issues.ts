@@ -111,7 +111,11 @@ function convertUnion(
   };
   if (discriminated.discriminator !== undefined) {
     // zod puts the discriminator key on the path already.
-    const valid = (discriminated.options ?? []).map(String).join(", ");
+    // A defaulted discriminator (runner.secrets.type) also lists undefined.
+    const valid = (discriminated.options ?? [])
+      .filter((option) => option !== undefined)
+      .map(String)
+      .join(", ");
     const key = discriminated.discriminator;
     const got = value === undefined ? `missing ${key}` : `unknown ${key} ${describeValue(value)}`;
     const message = ctx.fromEnv(path)

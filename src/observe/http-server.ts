@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { Registry } from "prom-client";
 import { DuckcronError } from "../errors.js";
+import { LISTEN_FORMS, type ListenAddress, parseListenAddress } from "../listen-address.js";
 
 /** What the daemon says about itself beyond the event loop (optional details for humans). */
 export interface HealthReport {
@@ -45,23 +46,16 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-interface ListenAddress {
-  host: string;
-  port: number;
-}
-
 /** Parses `host:port`, `[::1]:port` and `:port`. */
 export function parseListen(listen: string): ListenAddress {
-  const match = /^(?:\[([0-9a-fA-F:.%\w]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen.trim());
-  const port = Number(match?.[3]);
-  if (match === null || !Number.isInteger(port) || port > 65535) {
+  const address = parseListenAddress(listen);
+  if (address === undefined) {
     throw new DuckcronError(
       "CONFIG_INVALID",
-      `runner.http.listen: "${listen}" is not host:port (e.g. "0.0.0.0:9464", "[::1]:9464", ":9464")`,
+      `runner.http.listen: "${listen}" is not host:port (e.g. ${LISTEN_FORMS})`,
     );
   }
-  const host = match[1] ?? match[2] ?? "";
-  return { host: host === "" ? "0.0.0.0" : host, port };
+  return address;
 }
 
 /**

@@ -12,18 +12,16 @@ import { SecretError } from "../errors.js";
 import { assertTenant } from "./abort.js";
 import { awsError, batchEntryError, errorName } from "./aws-errors.js";
 import type { FetchedSecret, SecretBackend } from "./backend.js";
+import { bundleEntries, layoutLocation, readLayout, toFetched } from "./layout.js";
 import { Semaphore } from "./semaphore.js";
-import { objectFields, structuredFields } from "./structured.js";
 
 /**
- * AWS Secrets Manager. Two layouts:
+ * AWS Secrets Manager, in the layouts of layout.ts:
  * - bundle: `{prefix}{tenant}` holds a JSON object whose keys are the secret names;
  *   one GetSecretValue per tenant.
  * - per_name: `{prefix}{tenant}/{name}`, fetched with BatchGetSecretValue, 20 ids a
  *   call. BatchGetSecretValue always reads AWSCURRENT, so with another
  *   version_stage each id is read with GetSecretValue instead.
- * - auto: bundle, and per_name when the bundle does not exist (two calls for such
- *   tenants; set the layout to save one).
  * The account's secrets are never listed to find a tenant's. Credentials and the
  * region come from the SDK's default chain unless configured.
  */
@@ -84,18 +82,12 @@ export class AwsBackend implements SecretBackend {
   }
 
   locationOf(tenant: string, name: string): string {
-    switch (this.#config.layout) {
-      case "bundle":
-        return `AWS secret "${this.bundleId(tenant)}", key "${name}"`;
-      case "per_name":
-        return `AWS secret "${this.nameId(tenant, name)}"`;
-      case "auto":
-        return `AWS secret "${this.bundleId(tenant)}" (key "${name}") or "${this.nameId(tenant, name)}"`;
-      default: {
-        const never: never = this.#config.layout;
-        return never;
-      }
-    }
+    return layoutLocation(
+      this.#config.layout,
+      `AWS secret "${this.bundleId(tenant)}"`,
+      `AWS secret "${this.nameId(tenant, name)}"`,
+      name,
+    );
   }
 
   async fetch(
@@ -105,19 +97,10 @@ export class AwsBackend implements SecretBackend {
   ): Promise<Map<string, FetchedSecret>> {
     assertTenant(tenant);
     signal?.throwIfAborted();
-    const layout = this.#config.layout;
-    switch (layout) {
-      case "bundle":
-        return (await this.#bundle(tenant, names, signal)) ?? new Map();
-      case "per_name":
-        return this.#perName(tenant, names, signal);
-      case "auto":
-        return (await this.#bundle(tenant, names, signal)) ?? this.#perName(tenant, names, signal);
-      default: {
-        const never: never = layout;
-        throw new Error(`unhandled layout ${String(never)}`);
-      }
-    }
+    return readLayout(this.#config.layout, {
+      bundle: () => this.#bundle(tenant, names, signal),
+      perName: () => this.#perName(tenant, names, signal),
+    });
   }
 
   /**
@@ -162,21 +145,7 @@ export class AwsBackend implements SecretBackend {
       if (errorName(error) === "ResourceNotFoundException") return undefined;
       throw awsError(error, subject, "GetSecretValue");
     }
-    const fields = objectFields(parseJson(textOf(raw, subject)));
-    if (!fields) {
-      throw new SecretError(
-        "SECRET_INVALID",
-        `${subject} is not a JSON object; the bundle layout stores {"<name>": "<value>", ...} in it (or set layout: per_name)`,
-      );
-    }
-    const found = new Map<string, FetchedSecret>();
-    for (const name of names) {
-      const text = fields[name];
-      if (text === undefined || !Object.hasOwn(fields, name)) continue;
-      const nested = structuredFields(text);
-      found.set(name, nested ? { text, fields: nested } : { text });
-    }
-    return found;
+    return bundleEntries(textOf(raw, subject), names, subject);
   }
 
   async #perName(tenant: string, names: readonly string[], signal?: AbortSignal) {
@@ -271,20 +240,6 @@ function textOf(raw: RawValue, subject: string): string {
     "SECRET_INVALID",
     `${subject} has neither SecretString nor SecretBinary for the configured version_stage`,
   );
-}
-
-function toFetched(text: string): FetchedSecret {
-  const fields = structuredFields(text);
-  return fields ? { text, fields } : { text };
-}
-
-/** Never throws: a parser's message would quote the secret. */
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {

@@ -33,6 +33,10 @@ export async function createBackend(
       const { AwsBackend } = await import("./aws.js");
       return new AwsBackend(config);
     }
+    case "gcp": {
+      const { GcpBackend } = await import("./gcp.js");
+      return new GcpBackend(config, { env: ctx.env, baseDir: ctx.baseDir });
+    }
     default: {
       const never: never = config;
       // Only the type: the rest of the config may hold a token.

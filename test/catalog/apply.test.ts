@@ -1,12 +1,13 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: job definitions hold ${...} references on purpose
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apply } from "../../src/catalog/apply.js";
+import { fingerprintKeyPath } from "../../src/catalog/fingerprint-key.js";
 import { readCatalogMetadata } from "../../src/catalog/metadata.js";
 import type { Plan } from "../../src/catalog/plan.js";
 import { secretParametersSupported } from "../../src/catalog/self-test.js";
@@ -149,6 +150,39 @@ describe("apply", () => {
     expect(forced.skipped).toBe(false);
   });
 
+  it("keys the fingerprint with a key beside the catalog, 0600, never inside it", async () => {
+    const dir = await jobDir();
+    const def = definition({
+      secrets: [{ name: "api", type: "http", bearer_token: "${secret:tok}" }],
+      views: [],
+    });
+    const p = await planFresh(def, dir, { tok: "v1" });
+    await apply(p, { scrubber: NO_SCRUB, tenant: "acme" });
+    const keyFile = fingerprintKeyPath(p.catalogPath);
+    expect(basename(keyFile)).toBe(".acme.duckdb.fingerprint-key");
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    const key = (await readFile(keyFile, "utf8")).trim();
+    expect(key).toBe(p.fingerprintKey);
+    expect((await readFile(p.catalogPath)).includes(key)).toBe(false);
+    const columns = await query(
+      p.catalogPath,
+      "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'duckcron' AND table_name = 'catalog'",
+    );
+    expect(columns.map((c) => c.column_name)).not.toContain("salt");
+    expect((await readCatalogMetadata(p.catalogPath))?.formatVersion).toBe(2);
+
+    // The next plan reads the same key, so an unchanged catalog is skipped.
+    const same = await planFresh(def, dir, { tok: "v1" });
+    expect(same.fingerprintKey).toBe(key);
+    expect((await apply(same, { scrubber: NO_SCRUB, tenant: "acme" })).skipped).toBe(true);
+    // Without the key the recorded fingerprint cannot be reproduced: rebuild, new key.
+    await rm(keyFile);
+    const rekeyed = await planFresh(def, dir, { tok: "v1" });
+    expect((await apply(rekeyed, { scrubber: NO_SCRUB, tenant: "acme" })).skipped).toBe(false);
+    expect((await readFile(keyFile, "utf8")).trim()).toBe(rekeyed.fingerprintKey);
+    expect(rekeyed.fingerprintKey).not.toBe(key);
+  });
+
   it("always refreshes materialized tables, which snapshot data at build time", async () => {
     const dir = await jobDir();
     const def = definition({
@@ -199,7 +233,7 @@ describe("secrets", () => {
       ],
     });
     const p = await planFresh(def, dir, { tok: TOKEN });
-    // A directory that already exists with a loose mode is tightened.
+    // A loose real directory from an older version is replaced by a private folder.
     await mkdir(p.secretDirectory, { recursive: true, mode: 0o755 });
     await chmod(p.secretDirectory, 0o755);
     const events = new EventBus();

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
+import { readFingerprintKey } from "../../src/catalog/fingerprint-key.js";
 import { readCatalogMetadata } from "../../src/catalog/metadata.js";
 import { type Plan, plan } from "../../src/catalog/plan.js";
 import { type JobFile, jobFileSchema } from "../../src/config/job-schema.js";
@@ -44,7 +45,8 @@ export async function planFresh(
   const j = job(definition, dir);
   const first = plan({ job: j, tenant, secrets: secretsOf(secrets) });
   const previous = await readCatalogMetadata(first.catalogPath);
-  return plan({ job: j, tenant, secrets: secretsOf(secrets), previous });
+  const fingerprintKey = await readFingerprintKey(first.catalogPath);
+  return plan({ job: j, tenant, secrets: secretsOf(secrets), previous, fingerprintKey });
 }
 
 /** Runs one query against a file in a short-lived instance. */

@@ -20,7 +20,7 @@ function planSecrets(secrets: unknown[], extra: Record<string, unknown> = {}) {
     job: job({ version: 1, duckdb: { database: "cat/${tenant}.duckdb", secrets, ...extra } }, DIR),
     tenant: "acme",
     secrets: secretsOf(SECRETS),
-    salt: "fixed-salt",
+    fingerprintKey: "fixed-key",
   });
 }
 
@@ -449,7 +449,12 @@ describe("statements", () => {
   };
 
   it("come in order: extensions, secrets, attachments, views, metadata", () => {
-    const p = plan({ job: job(full, DIR), tenant: "acme", secrets: secretsOf(SECRETS), salt: "s" });
+    const p = plan({
+      job: job(full, DIR),
+      tenant: "acme",
+      secrets: secretsOf(SECRETS),
+      fingerprintKey: "k",
+    });
     const nonMeta = p.statements.filter((s) => s.stage !== "metadata");
     expect(nonMeta.map((s) => [s.stage, s.target, s.sql])).toEqual([
       ["extension", "extension httpfs", "INSTALL httpfs"],
@@ -503,7 +508,12 @@ describe("statements", () => {
   });
 
   it("record names and types of secrets in the metadata, never values", () => {
-    const p = plan({ job: job(full, DIR), tenant: "acme", secrets: secretsOf(SECRETS), salt: "s" });
+    const p = plan({
+      job: job(full, DIR),
+      tenant: "acme",
+      secrets: secretsOf(SECRETS),
+      fingerprintKey: "k",
+    });
     const meta = p.statements.filter((s) => s.stage === "metadata");
     expect(meta.every((s) => s.params.length === 0)).toBe(true);
     const text = meta.map((s) => s.sql).join("\n");
@@ -522,16 +532,22 @@ describe("fingerprint", () => {
     },
     views: [{ name: "v", sql: view }],
   });
-  const run = (d: unknown, values: Record<string, string>, salt = "salt-a") =>
-    plan({ job: job(d, DIR), tenant: "acme", secrets: secretsOf(values), salt, now: new Date(0) });
+  const run = (d: unknown, values: Record<string, string>, fingerprintKey = "key-a") =>
+    plan({
+      job: job(d, DIR),
+      tenant: "acme",
+      secrets: secretsOf(values),
+      fingerprintKey,
+      now: new Date(0),
+    });
 
-  it("is deterministic for the same input and salt, and ignores the build time", () => {
+  it("is deterministic for the same input and key, and ignores the build time", () => {
     const a = run(def("t"), { t: "v1" });
     const b = plan({
       job: job(def("t"), DIR),
       tenant: "acme",
       secrets: secretsOf({ t: "v1" }),
-      salt: "salt-a",
+      fingerprintKey: "key-a",
       now: new Date(),
     });
     expect(a.fingerprint).toBe(b.fingerprint);
@@ -542,18 +558,30 @@ describe("fingerprint", () => {
     expect(run(def("t"), { t: "v1" }).fingerprint).not.toBe(run(def("t"), { t: "v2" }).fingerprint);
   });
 
-  it("is keyed: another salt gives another fingerprint, and the previous catalog's salt wins", () => {
+  it("is keyed: another key gives another fingerprint; without a stored key a fresh one is drawn", () => {
     const a = run(def("t"), { t: "v1" });
-    expect(run(def("t"), { t: "v1" }, "salt-b").fingerprint).not.toBe(a.fingerprint);
-    const again = plan({
+    expect(run(def("t"), { t: "v1" }, "key-b").fingerprint).not.toBe(a.fingerprint);
+    const fresh = plan({
       job: job(def("t"), DIR),
       tenant: "acme",
       secrets: secretsOf({ t: "v1" }),
-      previous: a.record,
-      salt: "other",
     });
-    expect(again.fingerprint).toBe(a.fingerprint);
-    expect(again.record.salt).toBe("salt-a");
+    const other = plan({
+      job: job(def("t"), DIR),
+      tenant: "acme",
+      secrets: secretsOf({ t: "v1" }),
+    });
+    expect(fresh.fingerprintKey).toMatch(/^[0-9a-f]{64}$/);
+    expect(fresh.fingerprintKey).not.toBe(other.fingerprintKey);
+    expect(fresh.fingerprint).not.toBe(other.fingerprint);
+  });
+
+  it("keeps the key out of the catalog: no metadata statement carries it", () => {
+    const a = run(def("t"), { t: "v1" }, "key-that-must-stay-out");
+    expect(a.record).not.toHaveProperty("salt");
+    const sql = a.statements.filter((s) => s.stage === "metadata").map((s) => s.sql);
+    expect(sql.join("\n")).not.toContain("key-that-must-stay-out");
+    expect(sql.join("\n")).toContain("format_version INTEGER, fingerprint VARCHAR, built_at");
   });
 
   it("reports view changes against the previous catalog", () => {

@@ -66,10 +66,12 @@ describe("duckcron doctor", () => {
     expect(list.map((c) => c.subject)).toEqual([
       "config",
       "secrets backend env",
+      "node",
       "duckdb",
-      `extensions for ${list[3]?.subject.slice("extensions for ".length)}`,
+      `extensions for ${list[4]?.subject.slice("extensions for ".length)}`,
       "catalog dir for acme",
       "catalog dir for globex",
+      "state dir",
     ]);
     expect(find(list, /^duckdb$/)[0]?.message).toMatch(
       /^DuckDB v\d+\.\d+\.\d+ on \w+; CREATE SECRET binds/,
@@ -79,6 +81,36 @@ describe("duckcron doctor", () => {
       /catalogs\/acme will be created \(.* is writable\)/,
     );
     for (const check of list) expect(formatCheck(check)).not.toContain("\n");
+  });
+
+  it("checks the state dir start will use, whichever setting chose it", async () => {
+    runnerYaml("    type: env");
+    jobYaml(HTTP_SECRET);
+    const stateOf = async (env: NodeJS.ProcessEnv) =>
+      find(
+        (await runDoctor(join(dir, "runner.yaml"), { env, defaultExtensionDir: extensions }))
+          .checks,
+        /^state dir$/,
+      );
+
+    expect(await stateOf({})).toEqual([
+      {
+        status: "ok",
+        subject: "state dir",
+        message: `${join(dir, ".duckcron")} will be created (${dir} is writable) (state dir from the default, .duckcron beside runner.yaml)`,
+      },
+    ]);
+
+    // As in a container whose config mount is read-only and whose env names the volume:
+    // here the variable points somewhere no user can create a directory.
+    writeFileSync(join(dir, "a-file"), "");
+    const [check] = await stateOf({ DUCKCRON_STATE_DIR: join(dir, "a-file", "state") });
+    expect(check).toMatchObject({
+      status: "problem",
+      subject: "state dir",
+      message: `${join(dir, "a-file")} is not a directory (state dir from $DUCKCRON_STATE_DIR)`,
+      fix: expect.stringContaining("set runner.state_dir in runner.yaml or $DUCKCRON_STATE_DIR"),
+    });
   });
 
   it("checks the filesystem backend: reachable, and secrets_dir not world-readable", async () => {

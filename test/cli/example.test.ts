@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,11 +55,13 @@ describe("the bundled example", () => {
     expect(statSync(join(secrets, "egress_proxy.duckdb_secret")).mode & 0o777).toBe(0o600);
   });
 
-  it("leaves no temporary files beside the catalogs", () => {
-    expect(readdirSync(join(dir, "catalogs", "acme")).sort()).toEqual([
-      "sales.duckdb",
-      "sales.duckdb.secrets",
-    ]);
+  it("leaves no temporary files beside the catalogs: the catalog, its secrets link, the folder it names, the fingerprint key", () => {
+    const entries = readdirSync(join(dir, "catalogs", "acme")).sort();
+    expect(entries).toHaveLength(4);
+    expect(entries[0]).toBe(".sales.duckdb.fingerprint-key");
+    expect(entries[1]).toMatch(/^\.sales\.duckdb\.secrets-[0-9a-f]{16}$/);
+    expect(entries.slice(2)).toEqual(["sales.duckdb", "sales.duckdb.secrets"]);
+    expect(readlinkSync(join(dir, "catalogs", "acme", "sales.duckdb.secrets"))).toBe(entries[1]);
   });
 
   it("rebuilds on every run, because orders_snapshot is a snapshot taken at build time", async () => {

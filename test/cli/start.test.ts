@@ -102,6 +102,7 @@ describe("duckcron start (the daemon process)", { timeout: 90_000 }, () => {
     expect(tail.at(-1)?.msg).toBe("stopped; some builds were aborted");
 
     expect(readdirSync(join(dir, "catalogs", "acme")).sort()).toEqual([
+      ".sales.duckdb.fingerprint-key",
       "sales.duckdb",
       "sales.duckdb.secrets",
     ]);

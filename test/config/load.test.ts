@@ -503,27 +503,3 @@ describe("several files", () => {
     ]);
   });
 });
-
-describe("attachment aliases", () => {
-  it("refuses the names a build's DuckDB instance already holds, in any case", async () => {
-    const root = await writeTree({
-      "j.yaml": yaml`
-        version: 1
-        duckdb: { database: x.duckdb }
-        attachments:
-          - { alias: Memory, path: a.duckdb }
-          - { alias: duckcron_build, path: b.duckdb }
-          - { alias: lake, path: c.duckdb }
-      `,
-    });
-    const error = await configError(() => loadJob(join(root, "j.yaml"), { env: {} }));
-    expect(error.issues.map(formatIssue)).toEqual([
-      expect.stringMatching(
-        /j\.yaml:4:14: attachments\[0\]\.alias: duckcron_build, memory, .*choose another alias$/,
-      ),
-      expect.stringMatching(
-        /j\.yaml:5:14: attachments\[1\]\.alias: duckcron_build, memory, .*choose another alias$/,
-      ),
-    ]);
-  });
-});

@@ -71,6 +71,34 @@ describe("the fast YAML path reads config exactly like the positional parser", (
     expect(broken.issues[0]).toMatchObject({ file: "broken.yaml", severity: "error" });
   });
 
+  it("refuses an alias bomb on both paths, at its first alias", () => {
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 7; i++) {
+      const [prev, name] = [String.fromCharCode(96 + i), String.fromCharCode(97 + i)];
+      levels.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(", ")}]`);
+    }
+    const bomb = `${levels.join("\n")}\n`;
+    // Both parsers share an anchor's value among its aliases, so parsing is cheap; the
+    // tree walk that follows is what would not end, and what the limit bounds.
+    const source = parseYamlSource(bomb, "bomb.yaml");
+    expect(source.value).toBeUndefined();
+    expect(source.issues).toEqual([
+      expect.objectContaining({ line: 2, col: 8, message: expect.stringContaining("1,000,000") }),
+    ]);
+  });
+
+  it("locates an alias without an anchor", () => {
+    const source = parseYamlSource("a: 1\nb:\n  - *nope\n", "x.yaml");
+    expect(source.value).toBeUndefined();
+    expect(source.issues).toEqual([
+      expect.objectContaining({
+        line: 3,
+        col: 5,
+        message: "YAML: alias *nope has no anchor &nope before it",
+      }),
+    ]);
+  });
+
   it("still locates fields of a file read on the fast path", () => {
     const source = parseYamlSource("version: 1\nrunner:\n  timezone: UTC\n", "runner.yaml");
     expect(source.value).toEqual({ version: 1, runner: { timezone: "UTC" } });
@@ -101,9 +129,15 @@ function expectSameReading(text: string): void {
     expect(fastError, "js-yaml accepted a file `yaml` rejects").toBeDefined();
     return;
   }
+  const source = parseYamlSource(text, "x.yaml");
+  if (source.value === undefined) {
+    // Alias bombs and undefined aliases parse, but both paths refuse them, located.
+    expect(source.issues[0]?.message).toMatch(/^YAML: alias(es expand)? /);
+    return;
+  }
   if (fastError === undefined) expect(fast ?? null).toEqual(doc.toJS({ maxAliasCount: 1000 }));
   // (js-yaml may refuse more than `yaml`: those files simply take the slow path.)
-  expect(parseYamlSource(text, "x.yaml").value).toEqual(doc.toJS({ maxAliasCount: 1000 }));
+  expect(source.value).toEqual(doc.toJS({ maxAliasCount: 1000 }));
 }
 
 function yamlFiles(dir: string): string[] {

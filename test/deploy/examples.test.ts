@@ -55,16 +55,17 @@ describe("runner.yaml.example's commented backends", () => {
     .map((block) => block.replace(/^ {2}# ?/gm, "  "))
     .filter((block) => /^ {2}secrets:/m.test(block));
 
-  it("offer filesystem, vault and aws, while env stays active (npm run example runs offline)", () => {
+  it("offer filesystem, vault, aws and gcp, while env stays active (npm run example runs offline)", () => {
     expect(active).toMatch(/type: env/);
     expect(alternatives.map((b) => /type: (\w+)/.exec(b)?.[1])).toEqual([
       "filesystem",
       "vault",
       "aws",
+      "gcp",
     ]);
   });
 
-  it.each([0, 1, 2])("alternative %i loads when uncommented", async (index) => {
+  it.each([0, 1, 2, 3])("alternative %i loads when uncommented", async (index) => {
     const dir = mkdtempSync(join(tmpdir(), "duckcron-alt-"));
     try {
       cpSync(join(REPO, "jobs"), join(dir, "jobs"), { recursive: true });
@@ -72,7 +73,7 @@ describe("runner.yaml.example's commented backends", () => {
       const runner = await loadRunner(join(dir, "runner.yaml"), {
         env: { VAULT_TOKEN: "hvs.test-token-for-load" },
       });
-      expect(runner.config.runner.secrets.type).toBe(["filesystem", "vault", "aws"][index]);
+      expect(runner.config.runner.secrets.type).toBe(["filesystem", "vault", "aws", "gcp"][index]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,4 +1,4 @@
-import { type ChildProcessByStdio, execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcessByStdio, spawn, spawnSync } from "node:child_process";
 import {
   cpSync,
   existsSync,
@@ -8,12 +8,11 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO } from "../cli/run-cli.js";
+import { freePort, installProduction, REPO } from "../cli/run-cli.js";
 import { startVaultTestServer, type VaultTestServer } from "../servers/vault-test-server.js";
 
 /**
@@ -39,14 +38,7 @@ describe("a production-only install runs the Compose stack's config", { timeout:
 
   beforeAll(async () => {
     app = mkdtempSync(join(tmpdir(), "duckcron-prod-"));
-    for (const file of ["package.json", "package-lock.json"])
-      cpSync(join(REPO, file), join(app, file));
-    cpSync(join(REPO, "dist"), join(app, "dist"), { recursive: true });
-    // As the Dockerfile's runtime stage does; the npm cache makes this quick after `npm ci`.
-    execFileSync("npm", ["ci", "--omit=dev", "--no-audit", "--no-fund", "--prefer-offline"], {
-      cwd: app,
-      stdio: "pipe",
-    });
+    installProduction(app);
 
     vault = await startVaultTestServer();
     for (const tenant of ["acme", "globex"]) vault.seed(`duckcron/${tenant}`, SECRETS);
@@ -83,7 +75,7 @@ describe("a production-only install runs the Compose stack's config", { timeout:
     daemon.stderr.setEncoding("utf8").on("data", (d: string) => {
       stderr += d;
     });
-  });
+  }, 180_000);
 
   afterAll(async () => {
     if (daemon && daemon.exitCode === null) daemon.kill("SIGKILL");
@@ -128,15 +120,4 @@ describe("a production-only install runs the Compose stack's config", { timeout:
 async function until(ready: () => boolean, describe: () => string): Promise<void> {
   for (let i = 0; i < 600 && !ready(); i++) await new Promise((done) => setTimeout(done, 100));
   if (!ready()) throw new Error(`timed out waiting; output so far:\n${describe()}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-    server.on("error", fail);
-  });
 }

@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are duckcron config references, not JS templates
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SecretError } from "../../src/errors.js";
 import type { SecretBackend } from "../../src/secrets/backend.js";
 
 /**
@@ -178,4 +179,22 @@ export function everythingSaidAbout(error: unknown): string {
     }
   }
   return parts.join("\n");
+}
+
+/**
+ * The SecretError `promise` must reject with; fails the test if anything said about
+ * it (message, stack, JSON, causes) holds `planted`, or if it carries a cause.
+ */
+export async function secretFailure(
+  promise: Promise<unknown>,
+  planted: string,
+): Promise<SecretError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SecretError);
+  expect(everythingSaidAbout(error)).not.toContain(planted);
+  expect((error as SecretError).cause).toBeUndefined();
+  return error as SecretError;
 }

@@ -1,20 +1,29 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { awsBackendSchema, vaultBackendSchema } from "../../src/config/runner-schema.js";
+import {
+  awsBackendSchema,
+  gcpBackendSchema,
+  vaultBackendSchema,
+} from "../../src/config/runner-schema.js";
 import { SecretError } from "../../src/errors.js";
 import { Scrubber } from "../../src/observe/scrubber.js";
 import { AwsBackend } from "../../src/secrets/aws.js";
 import type { SecretBackend } from "../../src/secrets/backend.js";
+import { GcpBackend } from "../../src/secrets/gcp.js";
 import type { SecretRef } from "../../src/secrets/refs.js";
 import { SecretResolver } from "../../src/secrets/resolver.js";
 import { VaultBackend } from "../../src/secrets/vault.js";
 import { startAwsTestServer } from "../servers/aws-test-server.js";
 import type { FaultInjector, FaultKind } from "../servers/faults.js";
+import { startGcpTestServer } from "../servers/gcp-test-server.js";
 import { startVaultTestServer } from "../servers/vault-test-server.js";
 
 /**
  * What a run sees when the remote store misbehaves: each fault ends in a clear,
  * correctly classified SecretError (retryable or not), or in a degraded run when
- * max_stale allows one. Both backends, through the real client libraries.
+ * max_stale allows one. Every remote backend, through the real client libraries.
  */
 
 const PLANTED = "planted-fault-value-0d4b";
@@ -82,6 +91,37 @@ async function awsRemote(): Promise<Remote> {
   };
 }
 
+async function gcpRemote(): Promise<Remote> {
+  const server = await startGcpTestServer();
+  const dir = mkdtempSync(join(tmpdir(), "duckcron-gcp-faults-"));
+  // Outlives the server: a backend made after close() still has its credentials.
+  cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+  server.seed("acme", JSON.stringify({ key: PLANTED }));
+  const allowed = server.credentialsFile(dir);
+  const make = (url = server.url, credentials = allowed) =>
+    new GcpBackend(
+      gcpBackendSchema.parse({
+        type: "gcp",
+        project_id: server.projectId,
+        endpoint: url,
+        credentials_file: credentials,
+        layout: "bundle",
+        timeout: `${TIMEOUT_MS}ms`,
+        max_attempts: 1,
+      }),
+    );
+  return {
+    name: "gcp",
+    backend: (url) => make(url),
+    faults: server.faults,
+    readOp: "AccessSecretVersion",
+    ghostLocation: 'GCP secret "ghost"',
+    denied: () => make(server.url, server.credentialsFile(dir, { deny: [""] })),
+    url: server.url,
+    close: () => server.close(),
+  };
+}
+
 const ref = (name: string, key?: string): SecretRef => ({
   name,
   key,
@@ -129,6 +169,7 @@ const RETRYABLE: { kind: FaultKind; says: RegExp }[] = [
 describe.each([
   ["vault", vaultRemote],
   ["aws", awsRemote],
+  ["gcp", gcpRemote],
 ] as const)("%s backend under faults", (_name, make) => {
   it.each(RETRYABLE)(
     "$kind ends in a retryable SECRET_BACKEND_UNAVAILABLE naming the tenant",
@@ -254,5 +295,68 @@ describe("aws backend retries inside the SDK", () => {
     );
     expect((await backend.fetch("acme", ["key"])).get("key")?.text).toBe("ok");
     expect(server.faults.requests("GetSecretValue")).toBe(2);
+  });
+});
+
+describe("gcp backend retries on its own terms", () => {
+  async function gcp(maxAttempts: number) {
+    const server = await startGcpTestServer();
+    const dir = mkdtempSync(join(tmpdir(), "duckcron-gcp-retries-"));
+    cleanup.push(async () => {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    server.seed("acme", JSON.stringify({ key: "ok" }));
+    const backend = track(
+      new GcpBackend(
+        gcpBackendSchema.parse({
+          type: "gcp",
+          project_id: server.projectId,
+          endpoint: server.url,
+          credentials_file: server.credentialsFile(dir),
+          layout: "bundle",
+          timeout: `${TIMEOUT_MS}ms`,
+          max_attempts: maxAttempts,
+        }),
+      ),
+    );
+    return { server, backend };
+  }
+
+  it.each(["unavailable", "throttle", "drop", "hang"] as const)(
+    "%s is retried up to max_attempts, then succeeds",
+    async (kind) => {
+      const { server, backend } = await gcp(3);
+      server.faults.inject({ kind, operation: "AccessSecretVersion", times: 2 });
+      expect((await backend.fetch("acme", ["key"])).get("key")?.text).toBe("ok");
+      expect(server.faults.requests("AccessSecretVersion")).toBe(3);
+    },
+  );
+
+  it("gives up after max_attempts and says how many were made", async () => {
+    const { server, backend } = await gcp(2);
+    server.faults.inject({ kind: "unavailable", operation: "AccessSecretVersion" });
+    const error = await failure(backend.fetch("acme", ["key"]));
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain("after 2 attempts");
+    expect(server.faults.requests("AccessSecretVersion")).toBe(2);
+  });
+
+  it("never retries what another attempt cannot fix", async () => {
+    const { server, backend } = await gcp(3);
+    server.faults.inject({ kind: "malformed", operation: "AccessSecretVersion", times: 1 });
+    expect((await failure(backend.fetch("acme", ["key"]))).code).toBe("SECRET_INVALID");
+    expect(server.faults.requests("AccessSecretVersion")).toBe(1);
+    expect((await backend.fetch("ghost", ["key"])).size).toBe(0);
+    expect(server.faults.requests("AccessSecretVersion")).toBe(2);
+  });
+
+  it("an abort stops the retries at once", async () => {
+    const { server, backend } = await gcp(10);
+    server.faults.inject({ kind: "unavailable", operation: "AccessSecretVersion" });
+    const controller = new AbortController();
+    const fetching = backend.fetch("acme", ["key"], controller.signal);
+    controller.abort(new Error("run aborted"));
+    await expect(fetching).rejects.toThrow("run aborted");
   });
 });

@@ -1,5 +1,5 @@
 /**
- * TEST SERVER SUPPORT — never shipped. Starts a Vault or AWS test server in a worker
+ * TEST SERVER SUPPORT — never shipped. Starts a Vault, AWS or GCP test server in a worker
  * thread (its own event loop, so on another core) and drives it by messages. For
  * benchmarks: the client being measured no longer pays for the server's CPU.
  * worker-host.ts is bundled with esbuild on first use, because the worker runs
@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { build } from "esbuild";
 import type { AwsTestServer, AwsTestServerOptions } from "./aws-test-server.js";
+import type { GcpTestServer } from "./gcp-test-server.js";
 import type { VaultTestServer, VaultTestServerOptions } from "./vault-test-server.js";
 import type { HostedServerSpec, HostReply, HostRequest } from "./worker-host.js";
 
@@ -34,6 +35,13 @@ export interface WorkerAwsServer extends WorkerServer<AwsTestServer["seed"]> {
   readonly url: string;
   readonly region: string;
   readonly credentials: AwsTestServer["credentials"];
+}
+
+export interface WorkerGcpServer extends WorkerServer<GcpTestServer["seed"]> {
+  readonly url: string;
+  readonly projectId: string;
+  /** An external_account file whose token exchange the server accepts. */
+  readonly credentialsFile: string;
 }
 
 let bundled: Promise<string> | undefined;
@@ -126,6 +134,16 @@ export async function startAwsTestServerInWorker(
     url: info.url as string,
     region: info.region as string,
     credentials: info.credentials as AwsTestServer["credentials"],
+    ...controls(call),
+  };
+}
+
+export async function startGcpTestServerInWorker(credentialsDir: string): Promise<WorkerGcpServer> {
+  const { info, call } = await startInWorker({ kind: "gcp", credentialsDir });
+  return {
+    url: info.url as string,
+    projectId: info.projectId as string,
+    credentialsFile: info.credentialsFile as string,
     ...controls(call),
   };
 }

@@ -1,16 +1,19 @@
 /**
- * TEST SERVER SUPPORT — never shipped. Runs one Vault or AWS test server inside a
+ * TEST SERVER SUPPORT — never shipped. Runs one Vault, AWS or GCP test server inside a
  * worker thread, driven by messages from in-worker.ts, so a benchmark's client and
  * server do not share an event loop. The servers are the same modules the tests use.
  */
 import { parentPort } from "node:worker_threads";
 import { type AwsTestServerOptions, startAwsTestServer } from "./aws-test-server.js";
 import type { FaultInjector } from "./faults.js";
+import { startGcpTestServer } from "./gcp-test-server.js";
 import { startVaultTestServer, type VaultTestServerOptions } from "./vault-test-server.js";
 
 export type HostedServerSpec =
   | { kind: "vault"; options?: Omit<VaultTestServerOptions, "now"> }
-  | { kind: "aws"; options?: AwsTestServerOptions };
+  | { kind: "aws"; options?: AwsTestServerOptions }
+  /** The GCP server writes its external_account credentials file into credentialsDir. */
+  | { kind: "gcp"; credentialsDir: string };
 
 export type HostRequest =
   | { op: "start"; spec: HostedServerSpec }
@@ -47,6 +50,15 @@ async function start(spec: HostedServerSpec): Promise<Record<string, unknown>> {
       const server = await startAwsTestServer(spec.options);
       hosted = server;
       return { url: server.url, region: server.region, credentials: server.credentials };
+    }
+    case "gcp": {
+      const server = await startGcpTestServer();
+      hosted = server;
+      return {
+        url: server.url,
+        projectId: server.projectId,
+        credentialsFile: server.credentialsFile(spec.credentialsDir),
+      };
     }
     default: {
       const never: never = spec;
