@@ -2,10 +2,11 @@ import { access, constants } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type pino from "pino";
 import { catalogPathFor } from "./catalog/plan.js";
-import { type LoadedRunner, loadRunner } from "./config/load.js";
+import type { LoadedRunner } from "./config/load.js";
 import type { SecretsBackendConfig } from "./config/runner-schema.js";
 import { effectiveStateDir, prepareStateDir } from "./config/state-dir.js";
 import { DuckcronError } from "./errors.js";
+import { loadCheckedRunner } from "./load-config.js";
 import { type AuditLog, openAuditLog } from "./observe/audit.js";
 import { EventBus } from "./observe/events.js";
 import { type HttpServerHandle, type ReadyReport, startHttpServer } from "./observe/http-server.js";
@@ -79,7 +80,9 @@ export class Daemon {
 
   async #start(): Promise<void> {
     const { logger, scrubber } = this.#options;
-    const runner = await loadRunner(this.#options.configPath, { strict: this.#options.strict });
+    const runner = await loadCheckedRunner(this.#options.configPath, {
+      strict: this.#options.strict,
+    });
     this.#adopt(runner);
     const config = runner.config.runner;
 
@@ -182,7 +185,9 @@ export class Daemon {
     const { logger } = this.#options;
     let opened: Secrets | undefined;
     try {
-      const runner = await loadRunner(this.#options.configPath, { strict: this.#options.strict });
+      const runner = await loadCheckedRunner(this.#options.configPath, {
+        strict: this.#options.strict,
+      });
       const config = runner.config.runner;
       // Everything that can fail happens before anything is swapped.
       if (JSON.stringify(config.secrets) !== JSON.stringify(this.#secrets.config)) {

@@ -32,7 +32,7 @@ const MAY_IMPORT: Record<Layer, readonly Layer[]> = {
 
 const SHARED = new Set(["errors.ts", "listen-address.ts", "version.ts", "write-atomically.ts"]);
 /** The composition root, and index.ts, the package's API. */
-const ROOT = new Set(["daemon.ts", "run-tenant.ts", "index.ts"]);
+const ROOT = new Set(["daemon.ts", "index.ts", "load-config.ts", "run-tenant.ts"]);
 const DIRECTORIES = new Set<Layer>(["observe", "config", "secrets", "catalog", "scheduler", "cli"]);
 
 /** The layer of a file (path relative to src/, with `/`), or undefined if it has none yet. */

@@ -69,7 +69,11 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
     await mkdir(dirname(catalogPath), { recursive: true });
     const release = await acquireLockFile(`${catalogPath}.lock`, catalogPath);
     try {
-      const existing = await readCatalogMetadata(catalogPath);
+      // --force also replaces a file that cannot be read as a catalog at all.
+      const existing = await readCatalogMetadata(catalogPath).catch((error: unknown) => {
+        if (options.force) return undefined;
+        throw error;
+      });
       await removeAbandonedBuilds(catalogPath, existing);
       if (!options.force && (await upToDate(plan, existing))) {
         return finish(plan, options, started, true);
@@ -267,8 +271,6 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     if (secretFolder !== undefined) await syncSecretFolder(catalogPath, secretFolder);
     publishing = true;
     await publish(plan, temp, secretFolder);
-    // Past this point the build has succeeded; folders of earlier builds are garbage.
-    await removeSecretFoldersExcept(catalogPath, secretFolder);
   } catch (error) {
     stopInterrupting();
     try {
@@ -286,6 +288,8 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
   } finally {
     stopInterrupting();
   }
+  // The build has succeeded; folders of earlier builds are garbage.
+  await removeSecretFoldersExcept(catalogPath, secretFolder);
 }
 
 /**

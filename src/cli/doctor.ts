@@ -49,10 +49,10 @@ export interface DoctorReport {
 /** Runs every check; a config that does not load is the only check that stops the rest. */
 export async function runDoctor(file: string, options: DoctorOptions = {}): Promise<DoctorReport> {
   const env = options.env ?? process.env;
-  const { loadRunner } = await import("../config/load.js");
+  const { loadCheckedRunner } = await import("../load-config.js");
   let runner: LoadedRunner;
   try {
-    runner = await loadRunner(file, { env });
+    runner = await loadCheckedRunner(file, { env });
   } catch (error) {
     const check: DoctorCheck = {
       status: "problem",

@@ -1,8 +1,9 @@
 import { resolve } from "node:path";
 import { closest } from "fastest-levenshtein";
-import { type LoadedRunner, loadRunner } from "../config/load.js";
+import type { LoadedRunner } from "../config/load.js";
 import type { Schedule } from "../config/runner-schema.js";
 import { DuckcronError } from "../errors.js";
+import { loadCheckedRunner } from "../load-config.js";
 import { EventBus } from "../observe/events.js";
 import { Scrubber } from "../observe/scrubber.js";
 import type { SecretBackend } from "../secrets/backend.js";
@@ -77,7 +78,7 @@ export async function loadSchedule(
     throw new DuckcronError("USAGE", `name one schedule\nusage: ${usage}`);
   }
   const strict = values.strict === true;
-  const runner = await loadRunner(configPath(values.config), { strict });
+  const runner = await loadCheckedRunner(configPath(values.config), { strict });
   return { runner, schedule: findSchedule(runner, name), strict };
 }
 

@@ -1,4 +1,4 @@
-import { loadRunner } from "../config/load.js";
+import { loadCheckedRunner } from "../load-config.js";
 import { findEnvCollisions } from "../secrets/env.js";
 import { collectSecretRefs } from "../secrets/refs.js";
 import { COMMON_OPTIONS, configPath, parseCommandArgs } from "./args.js";
@@ -12,7 +12,7 @@ export default async function validate(argv: string[]): Promise<number> {
   try {
     const { values } = parseCommandArgs(argv, COMMON_OPTIONS, USAGE);
     const strict = values.strict === true;
-    const runner = await loadRunner(configPath(values.config), { strict });
+    const runner = await loadCheckedRunner(configPath(values.config), { strict });
     writeWarnings(runner.warnings);
 
     const { secrets, schedules } = runner.config.runner;

@@ -187,7 +187,7 @@ export const gcpBackendSchema = z.strictObject({
   endpoint: z.url({ protocol: /^https?$/ }).default("https://secretmanager.googleapis.com"),
   /** A service account key or external_account (workload identity federation) file; relative to runner.yaml. Application Default Credentials when absent. */
   credentials_file: z.string().min(1).optional(),
-  /** Per request attempt, token exchange included. */
+  /** Per Secret Manager request attempt; getting a token is given at least 10 s. */
   timeout: duration.default(30_000),
   /** Attempts per call for UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED and 5xx. */
   max_attempts: z.number().int().min(1).max(10).default(3),

@@ -38,6 +38,8 @@ export interface GcpBackendOptions {
 
 const SCOPE = "https://www.googleapis.com/auth/cloud-platform";
 const FIRST_BACKOFF_MS = 100;
+/** The least a token exchange or metadata-server call is given, whatever `timeout` says. */
+const MIN_TOKEN_TIMEOUT_MS = 10_000;
 const MAX_BACKOFF_MS = 2_000;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -201,19 +203,25 @@ export class GcpBackend implements SecretBackend {
   }
 
   async #once(url: string, subject: string, tried: string, signal?: AbortSignal) {
-    const timeout = AbortSignal.timeout(this.#config.timeout);
-    const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let headers: Headers;
+    // The token is fetched about once an hour, and the first time also reads the
+    // credentials and loads the auth library's parts: it gets a budget of its own.
+    const tokenMs = Math.max(this.#config.timeout, MIN_TOKEN_TIMEOUT_MS);
+    const tokenTimeout = AbortSignal.timeout(tokenMs);
     try {
-      headers = await untilAborted(this.#auth.getRequestHeaders(), both);
+      headers = await untilAborted(
+        this.#auth.getRequestHeaders(),
+        signal ? AbortSignal.any([signal, tokenTimeout]) : tokenTimeout,
+      );
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      const failure =
-        timeout.aborted || (error as { name?: unknown })?.name === "TimeoutError"
-          ? transportError(timeout.reason, `a token for ${subject}`, this.#config.timeout, tried)
-          : credentialError(error, subject);
+      const failure = tokenTimeout.aborted
+        ? transportError(tokenTimeout.reason, `a token for ${subject}`, tokenMs, tried)
+        : credentialError(error, subject);
       throw new Attempt(failure, failure.retryable);
     }
+    const timeout = AbortSignal.timeout(this.#config.timeout);
+    const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
     headers.set("accept", "application/json");
     let response: Response;
     let text: string;

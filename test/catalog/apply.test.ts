@@ -486,6 +486,15 @@ describe("failures leave the old catalog untouched", () => {
     expect(error.message).toMatch(/exists but was not built by duckcron/);
     expect(await query(p.catalogPath, "SELECT answer FROM precious")).toEqual([{ answer: 42 }]);
   });
+
+  it("--force replaces even a file that is no DuckDB database at all", async () => {
+    const dir = await jobDir();
+    const p = await planFresh(definition({ views: [{ name: "v", sql: "SELECT 7 AS x" }] }), dir);
+    await mkdir(join(dir, "out"));
+    await writeFile(p.catalogPath, "not a database");
+    await apply(p, { scrubber: NO_SCRUB, tenant: "acme", force: true });
+    expect(await query(p.catalogPath, "SELECT x FROM v")).toEqual([{ x: 7 }]);
+  });
 });
 
 describe("DuckDB errors that echo secret values are scrubbed", () => {

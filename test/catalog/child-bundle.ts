@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 export const REPO = fileURLToPath(new URL("../..", import.meta.url));
@@ -13,7 +13,8 @@ const dependencies = Object.keys(
 /**
  * Bundles a source module for child processes, which run outside vitest's TypeScript
  * transform. The bundle sits in the repository's .tmp/ so runtime dependencies
- * (DuckDB's native module) resolve from node_modules. Returns an import() URL.
+ * (DuckDB's native module) resolve from node_modules. Returns the bundle's path;
+ * the caller removes it.
  */
 export async function bundleForChild(source: string, name: string): Promise<string> {
   const outdir = join(REPO, ".tmp", "child-bundles");
@@ -32,5 +33,5 @@ export async function bundleForChild(source: string, name: string): Promise<stri
     },
     logLevel: "warning",
   });
-  return pathToFileURL(outfile).href;
+  return outfile;
 }

@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireLockFile, claimPath } from "../../src/catalog/lock.js";
 import { CatalogError } from "../../src/errors.js";
@@ -17,7 +18,10 @@ beforeAll(async () => {
   root = await tempDir("lock");
   lockModule = await bundleForChild("src/catalog/lock.ts", "lock");
 });
-afterAll(() => root.remove());
+afterAll(async () => {
+  await root.remove();
+  await rm(lockModule, { force: true });
+});
 
 /** A pid that was a real process a moment ago and is gone now. */
 function deadPid(): number {
@@ -41,7 +45,7 @@ async function freshDir(): Promise<string> {
 function contender(lockPath: string, catalogPath: string, go: string) {
   const script = `
     import { existsSync } from "node:fs";
-    const { acquireLockFile } = await import(${JSON.stringify(lockModule)});
+    const { acquireLockFile } = await import(${JSON.stringify(pathToFileURL(lockModule).href)});
     console.log("ready");
     while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 1));
     let release;

@@ -77,6 +77,8 @@ runner:
 
   it("plans the gcs secret with the values fetched in one access call, masked", async () => {
     const result = await cli(["plan", "lake", "--tenant", "acme"]);
+    // Nothing else either: google-auth-library prints no deprecation warning on Node 20.
+    expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/CREATE[^;]*SECRET[^;]*TYPE gcs/i);
     expect(server.faults.requests("AccessSecretVersion")).toBe(1);
@@ -84,6 +86,7 @@ runner:
 
   it("doctor reaches Secret Manager and says httpfs is missing", async () => {
     const result = await cli(["doctor"]);
+    expect(result.stderr).toBe("");
     expect(result.stdout).toMatch(/secrets backend gcp.*reachable/);
     expect(result.stdout).toMatch(/httpfs not in /);
     expect(server.faults.requests("ListSecrets")).toBe(1);

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadRunner } from "../../src/config/load.js";
+import { loadCheckedRunner } from "../../src/load-config.js";
 import { ConfigError } from "../../src/errors.js";
 
 /**
@@ -26,7 +26,7 @@ describe("the bad-input corpus", () => {
       .split("\n")
       .filter((line) => line.trim() !== "");
     expect(expected.length).toBeGreaterThan(0);
-    const error = await loadRunner(join(dir, "runner.yaml"), { env: {} }).then(
+    const error = await loadCheckedRunner(join(dir, "runner.yaml"), { env: {} }).then(
       () => undefined,
       (e: unknown) => e,
     );

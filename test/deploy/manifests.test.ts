@@ -1,4 +1,5 @@
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -17,7 +18,7 @@ import { loadRunner } from "../../src/config/load.js";
 import { runnerSectionSchema } from "../../src/config/runner-schema.js";
 import { SECRET_TYPES } from "../../src/config/secret-types.js";
 import { collectSecretRefs } from "../../src/secrets/refs.js";
-import { REPO } from "../cli/run-cli.js";
+import { REPO, runCli } from "../cli/run-cli.js";
 
 /**
  * The deploy artifacts cannot be run here (no Docker engine, no cluster), so every
@@ -215,6 +216,45 @@ describe("Dockerfile", () => {
         DOCKERFILE,
       );
     expect(install?.[2]).toBe(DOCKER_ENV.DUCKDB_EXTENSION_DIRECTORY);
+  });
+
+  it("has no `# syntax=` line, which would make BuildKit pull its frontend from Docker Hub", () => {
+    expect(DOCKERFILE).not.toMatch(/^#\s*syntax\s*=/im);
+  });
+
+  it("can install extensions from duckdb-extensions/ in the build context, offline", async () => {
+    const build = DOCKERFILE.slice(0, DOCKERFILE.indexOf("AS runtime"));
+    const copy = build.indexOf("COPY duckdb-extensions ./duckdb-extensions");
+    expect(copy).toBeGreaterThan(0);
+    expect(copy).toBeLessThan(build.indexOf("extensions install $DUCKDB_EXTENSIONS"));
+    expect(/^WORKDIR (\S+)$/m.exec(build)?.[1]).toBe("/app");
+    expect(read(".gitignore")).toMatch(/^duckdb-extensions\/v\*\/$/m);
+    // The build arg's relative path, from the build stage's WORKDIR: the folder is read
+    // as a local repository (here empty, so the install names the file it looked for).
+    const app = mkdtempSync(join(tmpdir(), "duckcron-build-stage-"));
+    try {
+      cpSync(join(REPO, "duckdb-extensions"), join(app, "duckdb-extensions"), { recursive: true });
+      const result = await runCli(
+        [
+          "extensions",
+          "install",
+          "httpfs",
+          "--dir",
+          join(app, "ext"),
+          "--repository",
+          "duckdb-extensions",
+        ],
+        { cwd: app },
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `expected ${join(app, "duckdb-extensions")}/v[\\d.]+/\\w+/httpfs\\.duckdb_extension`,
+        ),
+      );
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 
   it("copies only files that exist and that .dockerignore lets into the context", () => {
