@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCheckedRunner } from "../../src/load-config.js";
 import { ConfigError } from "../../src/errors.js";
+import { loadCheckedRunner } from "../../src/load-config.js";
 
 /**
  * Each directory under test/fixtures/config/bad is one broken configuration:
