@@ -101,15 +101,19 @@ describe("duckcron start (the daemon process)", { timeout: 90_000 }, () => {
     expect(tail.some((l) => l.msg === "run failure" && l.code === "RUN_ABORTED")).toBe(true);
     expect(tail.at(-1)?.msg).toBe("stopped; some builds were aborted");
 
-    // No temp file left: the catalog, its key, its secrets link and the folder it names.
+    // The catalog, its key and its secrets link are intact, and the link names the folder
+    // of the build that published. The process may exit before the aborted build has
+    // removed its own unpublished folder (the grace period is over: it is stopped as hard
+    // as a kill); the next build removes such folders under the build lock, as the
+    // kill -9 loop in test/catalog proves. No temp catalog file is left either way.
     const entries = readdirSync(join(dir, "catalogs", "acme")).sort();
-    expect(entries).toEqual([
+    const folders = entries.filter((e) => /^\.sales\.duckdb\.secrets-[0-9a-f]{16}$/.test(e));
+    expect(entries.filter((e) => !folders.includes(e))).toEqual([
       ".sales.duckdb.fingerprint-key",
-      expect.stringMatching(/^\.sales\.duckdb\.secrets-[0-9a-f]{16}$/),
       "sales.duckdb",
       "sales.duckdb.secrets",
     ]);
-    expect(readlinkSync(join(dir, "catalogs", "acme", "sales.duckdb.secrets"))).toBe(entries[1]);
+    expect(folders).toContain(readlinkSync(join(dir, "catalogs", "acme", "sales.duckdb.secrets")));
     const instance = await DuckDBInstance.create(join(dir, "catalogs/acme/sales.duckdb"), {
       access_mode: "READ_ONLY",
     });
