@@ -2,13 +2,12 @@
 // parquet with 20 secrets, against a bare @duckdb/node-api script that executes the
 // same statements into a temp file and renames it. Target: ratio <= 1.10.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { loadJob, plan } from "../dist/index.js";
-import { compare } from "./lib.mjs";
+import { compare, writeParquetFiles } from "./lib.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const VIEWS = Number(process.env.BENCH_VIEWS ?? 500);
@@ -17,17 +16,7 @@ const FILES = 50;
 const repetitions = Number(process.env.BENCH_REPETITIONS ?? 7);
 
 const dir = mkdtempSync(join(tmpdir(), "duckcron-bench-build-"));
-mkdirSync(join(dir, "data"));
-{
-  const instance = await DuckDBInstance.create(":memory:");
-  const c = await instance.connect();
-  for (let f = 0; f < FILES; f++) {
-    await c.run(
-      `COPY (SELECT range AS id, range % 97 AS k, 'row ' || range AS label FROM range(${1000 + f})) TO '${join(dir, "data", `part${f}.parquet`)}' (FORMAT parquet)`,
-    );
-  }
-  c.closeSync();
-}
+await writeParquetFiles(dir, FILES);
 
 const env = { ...process.env };
 const secretLines = [];

@@ -1,8 +1,9 @@
 /**
  * Secrets benchmark: 1,000 tenants x 10 secrets through the SecretResolver against
- * the Vault, AWS Secrets Manager and GCP Secret Manager test servers (5 ms latency
- * per request), for
- * each backend and layout, Vault over http and over https (ca_cert). Prints backend
+ * the Vault, AWS Secrets Manager, GCP Secret Manager and Azure Key Vault test servers
+ * (5 ms latency per request), for each backend and layout, Vault over http and over
+ * https (ca_cert), Key Vault over https (the only way its token endpoint is reached).
+ * Prints backend
  * requests and TCP connections per run, wall time, the ratio to the ideal
  * (requests x latency / concurrency) and to a naive resolver (one request per
  * secret, sequential), all measured in the same run. The naive run is measured on
@@ -26,11 +27,13 @@ import { join } from "node:path";
 import { it } from "vitest";
 import {
   awsBackendSchema,
+  azureBackendSchema,
   gcpBackendSchema,
   vaultBackendSchema,
 } from "../src/config/runner-schema.js";
 import { Scrubber } from "../src/observe/scrubber.js";
 import { AwsBackend } from "../src/secrets/aws.js";
+import { AzureBackend } from "../src/secrets/azure.js";
 import type { SecretBackend } from "../src/secrets/backend.js";
 import { GcpBackend } from "../src/secrets/gcp.js";
 import type { SecretRef } from "../src/secrets/refs.js";
@@ -38,6 +41,7 @@ import { SecretResolver } from "../src/secrets/resolver.js";
 import { VaultBackend } from "../src/secrets/vault.js";
 import {
   startAwsTestServerInWorker,
+  startAzureTestServerInWorker,
   startGcpTestServerInWorker,
   startVaultTestServerInWorker,
   type WorkerServer,
@@ -257,8 +261,57 @@ async function gcpRows(): Promise<Row[]> {
   }
 }
 
+async function azureRows(): Promise<Row[]> {
+  const server = await startAzureTestServerInWorker();
+  try {
+    // Key Vault names: lower-case, '_' as '-', {prefix}{tenant}--{name} per name.
+    await server.seedMany(
+      seededTenants.flatMap((tenant): [string, string][] => [
+        [
+          `bundle-${tenant}`,
+          JSON.stringify(Object.fromEntries(names.map((n) => [n, expectedValue(tenant, n)]))),
+        ],
+        ...names.map((name): [string, string] => [
+          `split-${tenant}--${name.replaceAll("_", "-")}`,
+          expectedValue(tenant, name),
+        ]),
+      ]),
+    );
+    await server.setLatency(LATENCY_MS);
+    const make = (prefix: string, layout: string) =>
+      new AzureBackend(
+        azureBackendSchema.parse({
+          type: "azure",
+          vault_url: server.url,
+          authority_host: server.url,
+          tenant_id: server.tenantId,
+          client_id: server.client.clientId,
+          client_secret: server.client.clientSecret,
+          ca_cert: server.caPath,
+          local_test_server: true,
+          prefix,
+          layout,
+          max_attempts: 1,
+          max_concurrency: CONCURRENCY,
+        }),
+      );
+    return [
+      await measure("azure bundle", make("bundle-", "bundle"), server, TENANTS),
+      await measure("azure per_name", make("split-", "per_name"), server, SECRETS * TENANTS),
+      await measure("azure auto (bundles)", make("bundle-", "auto"), server, TENANTS),
+    ];
+  } finally {
+    await server.close();
+  }
+}
+
 it("secrets benchmark", { timeout: 900_000 }, async () => {
-  const rows = [...(await vaultRows()), ...(await awsRows()), ...(await gcpRows())];
+  const rows = [
+    ...(await vaultRows()),
+    ...(await awsRows()),
+    ...(await gcpRows()),
+    ...(await azureRows()),
+  ];
   const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const table = rows.map((r) => ({
     "backend / layout": r.setup,
@@ -277,7 +330,7 @@ it("secrets benchmark", { timeout: 900_000 }, async () => {
   console.log(
     [
       `secrets benchmark: ${TENANTS} tenants x ${SECRETS} secrets, ${LATENCY_MS} ms server latency, max_concurrency ${CONCURRENCY}`,
-      "ideal = requests x latency / concurrency; target requests = tenants (bundle layouts), ceil(10/20) x tenants (aws per_name), 10 x tenants (gcp per_name: no batch read)",
+      "ideal = requests x latency / concurrency; target requests = tenants (bundle layouts), ceil(10/20) x tenants (aws per_name), 10 x tenants (gcp and azure per_name: no batch read)",
       `naive = one request per secret, sequential: measured on ${NAIVE_SAMPLE_TENANTS} tenants and extrapolated to ${TENANTS}`,
       `test servers run in a worker thread; each setup is warmed up first on ${WARMUP} other tenants (not counted)`,
       "client ms / request = busy time of the client's event loop / requests (1 core; ideal needs < latency / concurrency)",

@@ -27,6 +27,7 @@ export const ErrorCodes = {
   EXTENSION_INSTALL_FAILED:
     "A DuckDB extension could not be installed into the extension directory",
   STATE_DIR_UNWRITABLE: "The daemon's state directory cannot be created or written",
+  CATALOG_DIR_UNWRITABLE: "The directory of duckdb.database cannot be created",
   CLUSTER_UNAVAILABLE: "The cluster's PostgreSQL database could not be reached or failed",
   CLUSTER_SCHEMA_MISMATCH:
     "The cluster database holds a schema version this duckcron does not know (a newer release migrated it)",

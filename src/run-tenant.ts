@@ -95,6 +95,8 @@ export async function runTenant(ctx: TenantRunContext): Promise<TenantRunResult>
     force: ctx.force,
     ...(ctx.publish ? { publish: ctx.publish } : {}),
     ...(ctx.externalLock ? { externalLock: true } : {}),
+  }).catch((error: unknown) => {
+    throw located(error, ctx.job);
   });
   return { ...result, degraded: planned.secrets.degraded, warnings: planned.secrets.warnings };
 }

@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { access, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { access, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   type DuckDBConnection,
-  DuckDBInstance,
   type DuckDBPreparedStatement,
   LIST,
   VARCHAR,
@@ -11,6 +10,8 @@ import {
 import { CatalogError, DuckcronError } from "../errors.js";
 import type { EventBus } from "../observe/events.js";
 import { fsyncPath } from "../write-atomically.js";
+import { acquireBuildInstance, BUILD_DATABASE, type BuildInstance } from "./build-instance.js";
+import { ensureCatalogDir } from "./catalog-dir.js";
 import { fingerprintKeyPath, storeFingerprintKey } from "./fingerprint-key.js";
 import { inlineParams } from "./inline.js";
 import { acquireLockFile, isAlive, withPathMutex } from "./lock.js";
@@ -27,6 +28,7 @@ import {
   syncSecretFolder,
 } from "./secret-folders.js";
 import { secretParametersSupported } from "./self-test.js";
+import { quoteLiteral } from "./sql.js";
 import type { PlanParam, Statement } from "./statement.js";
 
 export interface ApplyOptions {
@@ -77,7 +79,7 @@ export async function apply(plan: Plan, options: ApplyOptions): Promise<ApplyRes
   const { catalogPath } = plan;
   return withPathMutex(catalogPath, async () => {
     throwIfAborted(options.signal, "catalog");
-    await mkdir(dirname(catalogPath), { recursive: true });
+    await ensureCatalogDir(catalogPath);
     const release = options.externalLock
       ? async () => {}
       : await acquireLockFile(`${catalogPath}.lock`, catalogPath);
@@ -217,8 +219,9 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
         };
   let publishing = false;
 
-  let instance: DuckDBInstance | undefined;
+  let lease: BuildInstance | undefined;
   let connection: DuckDBConnection | undefined;
+  let attached = false;
   let current = "settings";
   // An interrupt that lands before DuckDB has started the statement is lost, so keep
   // interrupting until the build stops.
@@ -229,15 +232,32 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
     interrupting.unref();
   };
   options.signal?.addEventListener("abort", onAbort);
-  const close = () => {
+  const stopInterrupting = () => {
+    options.signal?.removeEventListener("abort", onAbort);
+    clearInterval(interrupting);
+  };
+  // DETACH closes the temp file on DuckDB's threads; the instance left behind is empty.
+  const close = async () => {
+    let clean = true;
+    if (attached && connection) {
+      try {
+        await connection.run(`USE memory; DETACH ${BUILD_DATABASE}`);
+        attached = false;
+      } catch {
+        clean = false;
+      }
+    }
     connection?.closeSync();
     connection = undefined;
-    instance?.closeSync();
-    instance = undefined;
+    await lease?.release(clean && !attached);
+    lease = undefined;
   };
   try {
-    instance = await DuckDBInstance.create(temp, instanceOptions);
-    connection = await instance.connect();
+    lease = await acquireBuildInstance(instanceOptions, plan.statements);
+    connection = await lease.instance.connect();
+    await connection.run(`ATTACH ${quoteLiteral(temp)} AS ${BUILD_DATABASE}`);
+    attached = true;
+    await connection.run(`USE ${BUILD_DATABASE}`);
     const total = plan.statements.length;
     for (const [index, statement] of plan.statements.entries()) {
       current = statement.target;
@@ -257,8 +277,9 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
       await execute(connection, secretDirectoryStatement(secretFolder), inline);
     current = "checkpoint";
     throwIfAborted(options.signal, current);
-    await connection.run("CHECKPOINT");
-    close();
+    await connection.run(`CHECKPOINT ${BUILD_DATABASE}`);
+    stopInterrupting();
+    await close();
     if (await exists(`${temp}.wal`))
       throw new Error(`write-ahead log ${temp}.wal left after CHECKPOINT`);
     await fsyncPath(temp);
@@ -271,8 +292,9 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
       await publish(plan, temp, secretFolder);
     });
   } catch (error) {
+    stopInterrupting();
     try {
-      close();
+      await close();
     } catch {
       // Closing after a failure is best effort; the temp file goes either way.
     }
@@ -284,8 +306,7 @@ async function build(plan: Plan, options: ApplyOptions): Promise<void> {
       await rm(secretFolderPath(catalogPath, secretFolder), { recursive: true, force: true });
     throw buildError(error, current, plan, options);
   } finally {
-    clearInterval(interrupting);
-    options.signal?.removeEventListener("abort", onAbort);
+    stopInterrupting();
   }
   // The build has succeeded; folders of earlier builds are garbage.
   await removeSecretFoldersExcept(catalogPath, secretFolder);

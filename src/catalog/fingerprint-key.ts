@@ -21,7 +21,10 @@ export async function readFingerprintKey(catalogPath: string): Promise<string | 
     const key = (await readFile(fingerprintKeyPath(catalogPath), "utf8")).trim();
     return key.length > 0 ? key : undefined;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    // ENOTDIR: a file stands where the catalog's directory should be, so there is no
+    // key either; creating the directory reports that (CATALOG_DIR_UNWRITABLE).
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw error;
   }
 }

@@ -2,18 +2,32 @@ import { access } from "node:fs/promises";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { CatalogError } from "../errors.js";
 import { type CatalogMetadata, METADATA_SCHEMA } from "./metadata-sql.js";
+import { quoteLiteral } from "./sql.js";
 
-/** Options for opening someone else's catalog to look, and nothing else. */
+/** An instance that only looks: it opens nothing by itself and loads nothing. */
 const LOOK_ONLY = {
-  access_mode: "READ_ONLY",
   allow_persistent_secrets: "false",
   autoinstall_known_extensions: "false",
   autoload_known_extensions: "false",
 } as const;
 
+// One in-memory instance for every read, attaching each catalog READ_ONLY for the
+// moment: opening and closing an instance per catalog cost more than the read, and
+// closing ran on the event loop.
+let looking: Promise<DuckDBInstance> | undefined;
+let reads = 0;
+
+function lookInstance(): Promise<DuckDBInstance> {
+  looking ??= DuckDBInstance.create(":memory:", { ...LOOK_ONLY }).catch((error: unknown) => {
+    looking = undefined;
+    throw error;
+  });
+  return looking;
+}
+
 /**
  * What the catalog at `catalogPath` says about itself, or undefined when there is no
- * file or it holds no duckcron metadata. Opens READ_ONLY, which coexists with other
+ * file or it holds no duckcron metadata. Attaches READ_ONLY, which coexists with other
  * readers; a file held read-write elsewhere is CATALOG_LOCKED.
  */
 export async function readCatalogMetadata(
@@ -24,10 +38,12 @@ export async function readCatalogMetadata(
   } catch {
     return undefined;
   }
-  let instance: DuckDBInstance;
+  const connection = await (await lookInstance()).connect();
+  const alias = `duckcron_look_${++reads}`;
   try {
-    instance = await DuckDBInstance.create(catalogPath, { ...LOOK_ONLY });
+    await connection.run(`ATTACH ${quoteLiteral(catalogPath)} AS ${alias} (READ_ONLY)`);
   } catch (error) {
+    connection.closeSync();
     const message = error instanceof Error ? error.message : String(error);
     if (/Could not set lock/i.test(message)) {
       throw new CatalogError(
@@ -43,26 +59,24 @@ export async function readCatalogMetadata(
       `${catalogPath} cannot be read as a DuckDB catalog: ${message}`,
     );
   }
-  const connection = await instance.connect();
+  const schema = `${alias}.${METADATA_SCHEMA}`;
   try {
     const tables = await connection.runAndReadAll(
-      `SELECT table_name FROM duckdb_tables() WHERE schema_name = '${METADATA_SCHEMA}'`,
+      `SELECT table_name FROM duckdb_tables() WHERE database_name = '${alias}' AND schema_name = '${METADATA_SCHEMA}'`,
     );
     const names = new Set(tables.getRowObjectsJS().map((r) => String(r.table_name)));
     if (!names.has("catalog") || !names.has("views") || !names.has("secrets")) return undefined;
     const catalog = (
-      await connection.runAndReadAll(`SELECT * FROM ${METADATA_SCHEMA}.catalog LIMIT 1`)
+      await connection.runAndReadAll(`SELECT * FROM ${schema}.catalog LIMIT 1`)
     ).getRowObjectsJS()[0];
     if (!catalog) return undefined;
     const views = (
-      await connection.runAndReadAll(`SELECT name, definition_hash FROM ${METADATA_SCHEMA}.views`)
+      await connection.runAndReadAll(`SELECT name, definition_hash FROM ${schema}.views`)
     )
       .getRowObjectsJS()
       .map((r) => [String(r.name), String(r.definition_hash)] as const);
     const secrets = (
-      await connection.runAndReadAll(
-        `SELECT name, type, persistent FROM ${METADATA_SCHEMA}.secrets`,
-      )
+      await connection.runAndReadAll(`SELECT name, type, persistent FROM ${schema}.secrets`)
     )
       .getRowObjectsJS()
       .map((r) => ({
@@ -84,7 +98,6 @@ export async function readCatalogMetadata(
         typeof catalog.secret_directory === "string" ? catalog.secret_directory : undefined,
     };
   } finally {
-    connection.closeSync();
-    instance.closeSync();
+    await connection.run(`DETACH ${alias}`).finally(() => connection.closeSync());
   }
 }

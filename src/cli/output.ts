@@ -34,6 +34,7 @@ export function exitCodeFor(error: unknown): number {
       case "TENANT_NOT_FOUND":
       case "USAGE":
       case "STATE_DIR_UNWRITABLE":
+      case "CATALOG_DIR_UNWRITABLE":
         return EXIT.config;
       default:
         return EXIT.failure;

@@ -30,22 +30,18 @@ const identifier = z
 
 /** duckcron's own schema and the catalogs' built-in ones: a view there would shadow or break them. */
 const RESERVED_SCHEMAS = ["duckcron", "information_schema", "pg_catalog"];
-/** DuckDB refuses these as database names (system, temp, main) or they are schemas above. */
-const RESERVED_ALIASES = [...RESERVED_SCHEMAS, "system", "temp", "main"];
+/** The name a catalog being built is attached under in its build's DuckDB instance. */
+export const BUILD_DATABASE = "duckcron_build";
+/**
+ * DuckDB refuses these as database names (system, temp, main), they are schemas
+ * above, or a build's instance holds them (its in-memory default and the catalog).
+ */
+const RESERVED_ALIASES = [...RESERVED_SCHEMAS, "system", "temp", "main", "memory", BUILD_DATABASE];
 
 function notReserved(reserved: readonly string[], what: string) {
   return identifier.refine((name) => !reserved.includes(name.toLowerCase()), {
     message: `"${reserved.join('", "')}" are reserved; pick another ${what}`,
   });
-}
-
-/**
- * The name DuckDB gives the catalog while it is built: the file name up to its first
- * dot (`.ops.duckdb.tmp-...` is "ops"). An attachment may not take it.
- */
-function buildDatabaseName(database: string): string | undefined {
-  const name = (database.split(/[\\/]/).pop() ?? "").replace(/^\.+/, "").split(".")[0] ?? "";
-  return name === "" || name.includes("${") ? undefined : name;
 }
 
 function templateString(allowSecrets: boolean) {
@@ -351,17 +347,6 @@ export const jobFileSchema = z
     dup(job.duckdb.secrets, (s) => s.name, "duckdb.secrets", "secret name");
     dup(job.attachments, (a) => a.alias, "attachments", "attachment alias");
     dup(job.views, (v) => `${v.schema ?? "main"}.${v.name}`, "views", "view");
-
-    const building = buildDatabaseName(job.duckdb.database);
-    job.attachments.forEach((a, index) => {
-      if (building !== undefined && a.alias.toLowerCase() === building.toLowerCase()) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["attachments", index, "alias"],
-          message: `"${a.alias}" is the name DuckDB gives the catalog being built (from duckdb.database); pick another alias`,
-        });
-      }
-    });
 
     const secretNames = new Set(job.duckdb.secrets.map((s) => s.name));
     const aliases = new Set(job.attachments.map((a) => a.alias));

@@ -6,6 +6,7 @@ import { substituteEnv } from "./env-substitution.js";
 import { deepFreeze } from "./freeze.js";
 import { gcpIssues } from "./gcp-checks.js";
 import { type JobFile, jobFileSchema, plainTemplate, secretTemplate } from "./job-schema.js";
+import { keyVaultConfigIssues } from "./keyvault.js";
 import { placeholderReason } from "./placeholders.js";
 import { readConfigFile, UnreadableConfigFile } from "./read-config-file.js";
 import { type RunnerFile, runnerFileSchema } from "./runner-schema.js";
@@ -166,7 +167,14 @@ export async function loadRunner(path: string, options: LoadOptions = {}): Promi
     );
   }
 
-  const final = finish([...inFileOrder(scrub(ownIssues, substituted.uses)), ...jobIssues], options);
+  // Names the backend must be able to store: known only once runner.yaml and the jobs parse.
+  const nameIssues = config
+    ? keyVaultConfigIssues(config, (p) => source.locate(sourcePath(p)), new Set(jobs.values()))
+    : [];
+  const final = finish(
+    [...inFileOrder(scrub(ownIssues, substituted.uses)), ...jobIssues, ...nameIssues],
+    options,
+  );
   if (!config || final.some((i) => i.severity === "error")) throw new ConfigError(final);
   const ownSensitive = sensitiveValues(substituted.uses);
   const sensitive = [

@@ -156,6 +156,73 @@ export const awsBackendSchema = z.strictObject({
   ...cacheFields,
 });
 
+/** Host names a `local_test_server` may use: the test servers listen on loopback only. */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+export const azureBackendSchema = z
+  .strictObject({
+    type: z.literal("azure"),
+    /** https://{vault}.vault.azure.net; falls back to AZURE_KEYVAULT_URL. */
+    vault_url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Prepended to the tenant: {prefix}{tenant} or {prefix}{tenant}--{name}, mapped as keyvault.ts says. */
+    prefix: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]*$/,
+        "Key Vault names allow letters, digits and '-' ('_' is written as '-')",
+      )
+      .default(""),
+    layout: secretLayout,
+    /** Per request attempt. */
+    timeout: duration.default(30_000),
+    /** Attempts per secret read on throttling (429), 5xx and dropped connections. */
+    max_attempts: z.number().int().min(1).max(10).default(3),
+    /** A service principal; without these DefaultAzureCredential is used. */
+    tenant_id: z.string().min(1).optional(),
+    client_id: z.string().min(1).optional(),
+    client_secret: z.string().min(1).optional(),
+    /** Microsoft Entra authority of a sovereign cloud; falls back to AZURE_AUTHORITY_HOST. */
+    authority_host: z.url({ protocol: /^https$/ }).optional(),
+    /** PEM file of a CA to trust for the vault and the token endpoint (TLS-inspecting proxies). */
+    ca_cert: z.string().min(1).optional(),
+    /**
+     * Tests only: skips the check that the vault's auth challenge names a Key Vault
+     * resource, and allows an http:// vault_url. Refused unless vault_url is on loopback.
+     */
+    local_test_server: z.boolean().default(false),
+    ...cacheFields,
+  })
+  .superRefine((config, ctx) => {
+    const principal = (["tenant_id", "client_id", "client_secret"] as const).filter(
+      (key) => config[key] !== undefined,
+    );
+    if (principal.length > 0 && principal.length < 3) {
+      for (const key of ["tenant_id", "client_id", "client_secret"] as const) {
+        if (config[key] !== undefined) continue;
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `a service principal needs tenant_id, client_id and client_secret (${principal.join(", ")} set); drop them all to use DefaultAzureCredential`,
+        });
+      }
+    }
+    if (config.vault_url === undefined) return;
+    const url = new URL(config.vault_url);
+    if (config.local_test_server && !LOOPBACK_HOSTS.has(url.hostname)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["local_test_server"],
+        message: `local_test_server turns off Key Vault's resource check and is only for test servers on 127.0.0.1, not ${url.hostname}`,
+      });
+    }
+    if (url.protocol === "http:" && !config.local_test_server) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["vault_url"],
+        message: "Key Vault is only reached over https:// (the bearer token would travel in clear)",
+      });
+    }
+  });
 /** Secret Manager ids: letters, digits, '_' and '-', at most 255 characters. */
 export const GCP_SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 
@@ -199,6 +266,7 @@ export const secretsBackendSchema = z.discriminatedUnion("type", [
   filesystemBackendSchema,
   vaultBackendSchema,
   awsBackendSchema,
+  azureBackendSchema,
   gcpBackendSchema,
 ]);
 
@@ -331,5 +399,6 @@ export type EnvBackendConfig = z.output<typeof envBackendSchema>;
 export type FilesystemBackendConfig = z.output<typeof filesystemBackendSchema>;
 export type VaultBackendConfig = z.output<typeof vaultBackendSchema>;
 export type AwsBackendConfig = z.output<typeof awsBackendSchema>;
+export type AzureBackendConfig = z.output<typeof azureBackendSchema>;
 export type GcpBackendConfig = z.output<typeof gcpBackendSchema>;
 export type ClusterConfig = z.output<typeof clusterSchema>;

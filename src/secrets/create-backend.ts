@@ -33,6 +33,10 @@ export async function createBackend(
       const { AwsBackend } = await import("./aws.js");
       return new AwsBackend(config);
     }
+    case "azure": {
+      const { AzureBackend } = await import("./azure.js");
+      return new AzureBackend(config, { env: ctx.env, baseDir: ctx.baseDir });
+    }
     case "gcp": {
       const { GcpBackend } = await import("./gcp.js");
       return new GcpBackend(config, { env: ctx.env, baseDir: ctx.baseDir });

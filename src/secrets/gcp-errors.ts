@@ -113,7 +113,7 @@ export function transportError(
   if (name === "TimeoutError") {
     return new SecretError(
       "SECRET_BACKEND_UNAVAILABLE",
-      `Secret Manager did not answer the read of ${subject} within ${timeoutMs} ms (runner.secrets.timeout)${tried}; retryable`,
+      `Secret Manager did not answer the read of ${subject} in time (${timeoutMs} ms, runner.secrets.timeout)${tried}; retryable`,
       { retryable: true },
     );
   }

@@ -48,11 +48,12 @@ interface AccessResponse {
   payload?: { data?: unknown; dataCrc32c?: unknown };
 }
 
-/** A failed attempt and whether another may help. */
+/** A failed attempt, whether another may help, and Google's status when it answered. */
 class Attempt extends Error {
   constructor(
     readonly error: SecretError,
     readonly again: boolean,
+    readonly status?: string,
   ) {
     super(error.message);
   }
@@ -137,8 +138,7 @@ export class GcpBackend implements SecretBackend {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (error instanceof Attempt) {
-        if (error.error.code === "SECRET_ACCESS_DENIED" && /PERMISSION_DENIED/.test(error.message))
-          return;
+        if (error.status === "PERMISSION_DENIED") return;
         throw error.error;
       }
       throw error;
@@ -179,7 +179,7 @@ export class GcpBackend implements SecretBackend {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (error instanceof Attempt) {
-        if (error.error.code === "SECRET_NOT_FOUND") return undefined;
+        if (error.status === "NOT_FOUND") return undefined;
         throw error.error;
       }
       throw error;
@@ -236,7 +236,11 @@ export class GcpBackend implements SecretBackend {
     if (!response.ok) {
       const status: GoogleStatus = googleStatus(response.status, body);
       const resource = new URL(url).pathname.replace(/^\/v1\//, "").replace(/:access$/, "");
-      throw new Attempt(statusError(status, subject, resource, tried), isRetryable(status));
+      throw new Attempt(
+        statusError(status, subject, resource, tried),
+        isRetryable(status),
+        status.status,
+      );
     }
     if (body === undefined) {
       throw new Attempt(

@@ -263,6 +263,45 @@ describe("secrets", () => {
     expect(listed).toEqual([{ name: "kept_api", persistent: true }]);
   });
 
+  it("a build meets no secret or attachment of an earlier build in this process", async () => {
+    const dir = await jobDir();
+    await query(
+      ":memory:",
+      `ATTACH '${root.path}/other.duckdb' AS o; CREATE TABLE o.t AS SELECT 1 AS x`,
+      {},
+    );
+    const first = {
+      ...definition({
+        views: [{ name: "v", database: "other_db", table: "t" }],
+        secrets: [{ name: "tmp_api", type: "http", bearer_token: "${secret:tok}" }],
+      }),
+      attachments: [{ alias: "other_db", path: "../other.duckdb" }],
+    };
+    await apply(await planFresh(first, dir, { tok: TOKEN }, "first"), {
+      scrubber: NO_SCRUB,
+      tenant: "first",
+    });
+    // Materialized, so the snapshot shows what the second build's instance held.
+    const second = definition({
+      views: [
+        {
+          name: "seen_secrets",
+          sql: "SELECT name FROM duckdb_secrets()",
+          materialize: "table",
+        },
+        {
+          name: "seen_databases",
+          sql: "SELECT database_name FROM duckdb_databases() WHERE database_name = 'other_db'",
+          materialize: "table",
+        },
+      ],
+    });
+    const p = await planFresh(second, dir, {}, "second");
+    await apply(p, { scrubber: NO_SCRUB, tenant: "second" });
+    expect(await query(p.catalogPath, "SELECT * FROM seen_secrets")).toEqual([]);
+    expect(await query(p.catalogPath, "SELECT * FROM seen_databases")).toEqual([]);
+  });
+
   it("drops persistent secrets from disk once they leave the config", async () => {
     const dir = await jobDir();
     const secret = { name: "gone", type: "http", bearer_token: "${secret:tok}", persistent: true };
@@ -638,5 +677,49 @@ describe("atomic replace", () => {
       await once(reader.child, "exit");
     }
     expect(await leftovers(join(dir, "out"))).toEqual([]);
+  });
+});
+
+describe("reading a catalog's metadata", () => {
+  it("reads one catalog many times at once", async () => {
+    const dir = await jobDir();
+    const p = await planFresh(definition({ views: [{ name: "v", sql: "SELECT 1 AS x" }] }), dir);
+    await apply(p, { scrubber: NO_SCRUB, tenant: "acme" });
+    const read = await Promise.all(
+      Array.from({ length: 6 }, () => readCatalogMetadata(p.catalogPath)),
+    );
+    expect(read.map((m) => m?.fingerprint)).toEqual(Array(6).fill(p.fingerprint));
+  });
+
+  it("a file that is no DuckDB database is CATALOG_BUILD_FAILED, naming it", async () => {
+    const dir = await jobDir();
+    await writeFile(join(dir, "not.duckdb"), "plain text, not a database\n".repeat(200));
+    const error = await captureError(readCatalogMetadata(join(dir, "not.duckdb")));
+    expect(error.code).toBe("CATALOG_BUILD_FAILED");
+    expect(error.message).toContain(
+      `${join(dir, "not.duckdb")} cannot be read as a DuckDB catalog`,
+    );
+  });
+
+  it("a catalog held read-write by another process is CATALOG_LOCKED and retryable", async () => {
+    const dir = await jobDir();
+    const path = join(dir, "held.duckdb");
+    const script = `
+      import { DuckDBInstance } from "@duckdb/node-api";
+      const instance = await DuckDBInstance.create(${JSON.stringify(path)});
+      console.log("open");
+      process.stdin.once("data", () => process.exit(0));
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: REPO });
+    try {
+      const [line] = await once(createInterface({ input: child.stdout }), "line");
+      expect(line).toBe("open");
+      const error = await captureError(readCatalogMetadata(path));
+      expect(error.code).toBe("CATALOG_LOCKED");
+      expect(error.retryable).toBe(true);
+    } finally {
+      child.stdin.end("quit\n");
+      await once(child, "exit");
+    }
   });
 });

@@ -1,9 +1,10 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import doctor, { type DoctorCheck, formatCheck, runDoctor } from "../../src/cli/doctor.js";
 import { describeDuckdb, withDuckdb } from "../../src/cli/extensions.js";
+import { startGcpTestServer } from "../servers/gcp-test-server.js";
 
 /** A deployment on disk: runner.yaml, one job, and whatever the test adds. */
 let dir: string;
@@ -111,6 +112,35 @@ describe("duckcron doctor", () => {
       message: `${join(dir, "a-file")} is not a directory (state dir from $DUCKCRON_STATE_DIR)`,
       fix: expect.stringContaining("set runner.state_dir in runner.yaml or $DUCKCRON_STATE_DIR"),
     });
+  });
+
+  it("checks the gcp backend: a token and one list call, or the fix naming role and credentials", async () => {
+    const server = await startGcpTestServer();
+    try {
+      const credentials = server.credentialsFile(dir);
+      runnerYaml(
+        `    type: gcp\n    project_id: ${server.projectId}\n    endpoint: ${server.url}\n    credentials_file: ${credentials}`,
+      );
+      jobYaml(HTTP_SECRET);
+      expect(find(await checks(), /^secrets backend gcp$/)[0]).toMatchObject({
+        status: "ok",
+        message: `reachable and accepting requests to Secret Manager at ${server.url}`,
+      });
+      expect(server.faults.requests("ListSecrets")).toBe(1);
+
+      // The subject token is no longer one the token endpoint accepts.
+      const file = JSON.parse(readFileSync(credentials, "utf8"));
+      writeFileSync(file.credential_source.file, "revoked-PLANTED-subject");
+      const [check] = find(await checks(), /^secrets backend gcp$/);
+      expect(check).toMatchObject({
+        status: "problem",
+        message: expect.stringMatching(/no Google access token/),
+        fix: expect.stringContaining("roles/secretmanager.secretAccessor"),
+      });
+      expect(JSON.stringify(check)).not.toContain("PLANTED");
+    } finally {
+      await server.close();
+    }
   });
 
   it("checks the filesystem backend: reachable, and secrets_dir not world-readable", async () => {

@@ -7,7 +7,10 @@ import { loadCheckedRunner } from "../../src/load-config.js";
 /**
  * Each directory under test/fixtures/config/bad is one broken configuration:
  * runner.yaml (+ job files) and expected.txt, one substring per line that the error
- * output must contain. The CLI runs over the same corpus.
+ * output must contain. Loaded as every command loads config (loadCheckedRunner), so
+ * the checks DuckDB makes (views[].sql) are covered too. The CLI runs over the same
+ * corpus. Cases that cannot be committed (a FIFO, a file over the size limit) are made
+ * by test/config/hostile-files.test.ts.
  */
 const CORPUS = join("test", "fixtures", "config", "bad");
 const cases = readdirSync(CORPUS, { withFileTypes: true })

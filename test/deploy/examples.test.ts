@@ -55,25 +55,28 @@ describe("runner.yaml.example's commented backends", () => {
     .map((block) => block.replace(/^ {2}# ?/gm, "  "))
     .filter((block) => /^ {2}secrets:/m.test(block));
 
-  it("offer filesystem, vault, aws and gcp, while env stays active (npm run example runs offline)", () => {
+  it("offer filesystem, vault, aws, gcp and azure, while env stays active (npm run example runs offline)", () => {
     expect(active).toMatch(/type: env/);
     expect(alternatives.map((b) => /type: (\w+)/.exec(b)?.[1])).toEqual([
       "filesystem",
       "vault",
       "aws",
       "gcp",
+      "azure",
     ]);
   });
 
-  it.each([0, 1, 2, 3])("alternative %i loads when uncommented", async (index) => {
+  it.each([0, 1, 2, 3, 4])("alternative %i loads when uncommented", async (index) => {
     const dir = mkdtempSync(join(tmpdir(), "duckcron-alt-"));
     try {
       cpSync(join(REPO, "jobs"), join(dir, "jobs"), { recursive: true });
       writeFileSync(join(dir, "runner.yaml"), text.replace(active, alternatives[index] ?? ""));
       const runner = await loadRunner(join(dir, "runner.yaml"), {
-        env: { VAULT_TOKEN: "hvs.test-token-for-load" },
+        env: { VAULT_TOKEN: "hvs.test-token-for-load", AZURE_CLIENT_SECRET: "test-load-secret" },
       });
-      expect(runner.config.runner.secrets.type).toBe(["filesystem", "vault", "aws", "gcp"][index]);
+      expect(runner.config.runner.secrets.type).toBe(
+        ["filesystem", "vault", "aws", "gcp", "azure"][index],
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

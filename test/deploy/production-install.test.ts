@@ -75,13 +75,14 @@ describe("a production-only install runs the Compose stack's config", { timeout:
     daemon.stderr.setEncoding("utf8").on("data", (d: string) => {
       stderr += d;
     });
+    // npm ci of the runtime dependencies (the cloud clients included) on a busy machine.
   }, 180_000);
 
   afterAll(async () => {
     if (daemon && daemon.exitCode === null) daemon.kill("SIGKILL");
     await vault?.close();
     rmSync(app, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   it("installs without dev dependencies", () => {
     expect(existsSync(join(app, "node_modules/@duckdb/node-api"))).toBe(true);

@@ -122,12 +122,15 @@ describe("GCP backend, layouts", () => {
     expect((await read("stable")).get("key")?.text).toBe("first");
   });
 
-  it("a disabled version is SECRET_INVALID saying so", async () => {
+  it("a disabled version is SECRET_INVALID saying so, also when it is the latest", async () => {
     server.seed("acme", JSON.stringify({ key: PLANTED }));
-    server.disable("acme", 1);
-    const error = await failure(backend({ layout: "bundle", version: "1" }).fetch("acme", ["key"]));
-    expect(error.code).toBe("SECRET_INVALID");
-    expect(error.message).toMatch(/disabled or destroyed/);
+    server.seed("acme", JSON.stringify({ key: PLANTED }));
+    server.disable("acme", 2);
+    for (const version of ["2", "latest"]) {
+      const error = await failure(backend({ layout: "bundle", version }).fetch("acme", ["key"]));
+      expect(error.code).toBe("SECRET_INVALID");
+      expect(error.message).toMatch(/disabled or destroyed/);
+    }
   });
 
   it("a payload whose CRC32C does not match fails the fetch", async () => {

@@ -2,8 +2,8 @@
  * TEST SERVER — never shipped. A small Google Cloud Secret Manager (REST, v1) and
  * the Security Token Service it takes tokens from, close enough for the real
  * google-auth-library and duckcron's GCP backend to run unchanged over 127.0.0.1:
- * - `GET /v1/projects/{p}/secrets/{s}/versions/{v}:access`: `latest`, a version
- *   number or an alias; `{name, payload: {data (base64), dataCrc32c (int64 as a
+ * - `GET /v1/projects/{p}/secrets/{s}/versions/{v}:access`: `latest` (the most
+ *   recently created version, even when it is disabled), a version number or an alias; `{name, payload: {data (base64), dataCrc32c (int64 as a
  *   decimal string)}}`; disabled versions are FAILED_PRECONDITION;
  * - `GET /v1/projects/{p}/secrets?pageSize=`: the first page of the secret list;
  * - `POST /v1/token`: STS token exchange (RFC 8693) as an `external_account`
@@ -119,9 +119,9 @@ export async function startGcpTestServer(
       );
     }
     const secret = secrets.get(id);
-    const enabled = secret?.versions.filter((v) => v.enabled) ?? [];
     let found: Version | undefined;
-    if (version === "latest") found = enabled.at(-1);
+    // `latest` is the most recently created version, enabled or not.
+    if (version === "latest") found = secret?.versions.at(-1);
     else if (/^[0-9]+$/.test(version)) found = secret?.versions[Number(version) - 1];
     else {
       const number = secret?.aliases.get(version);

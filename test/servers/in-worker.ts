@@ -1,5 +1,5 @@
 /**
- * TEST SERVER SUPPORT — never shipped. Starts a Vault, AWS or GCP test server in a worker
+ * TEST SERVER SUPPORT — never shipped. Starts a Vault, AWS, GCP or Key Vault test server in a worker
  * thread (its own event loop, so on another core) and drives it by messages. For
  * benchmarks: the client being measured no longer pays for the server's CPU.
  * worker-host.ts is bundled with esbuild on first use, because the worker runs
@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { build } from "esbuild";
 import type { AwsTestServer, AwsTestServerOptions } from "./aws-test-server.js";
+import type { AzureTestServer, AzureTestServerOptions } from "./azure-test-server.js";
 import type { GcpTestServer } from "./gcp-test-server.js";
 import type { VaultTestServer, VaultTestServerOptions } from "./vault-test-server.js";
 import type { HostedServerSpec, HostReply, HostRequest } from "./worker-host.js";
@@ -35,6 +36,13 @@ export interface WorkerAwsServer extends WorkerServer<AwsTestServer["seed"]> {
   readonly url: string;
   readonly region: string;
   readonly credentials: AwsTestServer["credentials"];
+}
+
+export interface WorkerAzureServer extends WorkerServer<AzureTestServer["seed"]> {
+  readonly url: string;
+  readonly tenantId: string;
+  readonly client: AzureTestServer["client"];
+  readonly caPath: string;
 }
 
 export interface WorkerGcpServer extends WorkerServer<GcpTestServer["seed"]> {
@@ -134,6 +142,19 @@ export async function startAwsTestServerInWorker(
     url: info.url as string,
     region: info.region as string,
     credentials: info.credentials as AwsTestServer["credentials"],
+    ...controls(call),
+  };
+}
+
+export async function startAzureTestServerInWorker(
+  options: Omit<AzureTestServerOptions, "certificates"> = {},
+): Promise<WorkerAzureServer> {
+  const { info, call } = await startInWorker({ kind: "azure", options });
+  return {
+    url: info.url as string,
+    tenantId: info.tenantId as string,
+    client: info.client as AzureTestServer["client"],
+    caPath: info.caPath as string,
     ...controls(call),
   };
 }

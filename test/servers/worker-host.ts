@@ -1,10 +1,11 @@
 /**
- * TEST SERVER SUPPORT — never shipped. Runs one Vault, AWS or GCP test server inside a
+ * TEST SERVER SUPPORT — never shipped. Runs one Vault, AWS, GCP or Key Vault test server inside a
  * worker thread, driven by messages from in-worker.ts, so a benchmark's client and
  * server do not share an event loop. The servers are the same modules the tests use.
  */
 import { parentPort } from "node:worker_threads";
 import { type AwsTestServerOptions, startAwsTestServer } from "./aws-test-server.js";
+import { type AzureTestServerOptions, startAzureTestServer } from "./azure-test-server.js";
 import type { FaultInjector } from "./faults.js";
 import { startGcpTestServer } from "./gcp-test-server.js";
 import { startVaultTestServer, type VaultTestServerOptions } from "./vault-test-server.js";
@@ -12,6 +13,7 @@ import { startVaultTestServer, type VaultTestServerOptions } from "./vault-test-
 export type HostedServerSpec =
   | { kind: "vault"; options?: Omit<VaultTestServerOptions, "now"> }
   | { kind: "aws"; options?: AwsTestServerOptions }
+  | { kind: "azure"; options?: Omit<AzureTestServerOptions, "certificates"> }
   /** The GCP server writes its external_account credentials file into credentialsDir. */
   | { kind: "gcp"; credentialsDir: string };
 
@@ -50,6 +52,16 @@ async function start(spec: HostedServerSpec): Promise<Record<string, unknown>> {
       const server = await startAwsTestServer(spec.options);
       hosted = server;
       return { url: server.url, region: server.region, credentials: server.credentials };
+    }
+    case "azure": {
+      const server = await startAzureTestServer(spec.options);
+      hosted = server;
+      return {
+        url: server.url,
+        tenantId: server.tenantId,
+        client: server.client,
+        caPath: server.caPath,
+      };
     }
     case "gcp": {
       const server = await startGcpTestServer();
