@@ -22,7 +22,15 @@
 // BENCH_REPLICAS (1,2,3), BENCH_CONCURRENCY (max_concurrent_runs per replica, 4),
 // BENCH_LEASE (10s), BENCH_KEEP.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -98,7 +106,7 @@ function startReplica(cwd, id) {
   child.stderr.setEncoding("utf8").on("data", (d) => {
     stderr += d;
   });
-  const ready = new Promise((resolve, reject) => {
+  const ready = new Promise((resolve) => {
     let buffered = "";
     const onData = (d) => {
       buffered += d;
@@ -112,12 +120,23 @@ function startReplica(cwd, id) {
       }
     };
     child.stdout.setEncoding("utf8").on("data", onData);
-    child.once("exit", (code) => reject(new Error(`replica ${id} exited ${code}: ${stderr}`)));
+    // The replica's log, for BENCH_KEEP.
+    child.stdout.pipe(createWriteStream(join(cwd, `${id}.log`)));
   });
   const exited = new Promise((resolve) => child.once("exit", resolve));
+  let stopping = false;
+  const died = exited.then((code) => {
+    throw new Error(
+      `replica ${id} exited ${code}${stopping ? "" : " during the run"}: ${stderr.slice(-4000)}`,
+    );
+  });
+  died.catch(() => {});
   return {
     id,
-    ready,
+    // The "started" line is logged just before the SIGHUP handler is installed, and
+    // SIGHUP without one ends the process; any answer over HTTP comes after it.
+    ready: Promise.race([ready.then(async (at) => (await fetch(`${at}/healthz`)).text()), died]),
+    died,
     /** This replica's claim duration histogram: cumulative count per upper bound. */
     claimBuckets: async () => {
       const text = await (await fetch(`${await ready}/metrics`)).text();
@@ -126,6 +145,7 @@ function startReplica(cwd, id) {
       ].map((m) => ({ le: Number(m[1]), count: Number(m[2]) }));
     },
     stop: async () => {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
     },
@@ -195,7 +215,10 @@ async function measure(replicaCount) {
     for (const r of replicas) r.reload();
     const deadline = Date.now() + DEADLINE_MS;
     while (Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await Promise.race([
+        new Promise((resolve) => setTimeout(resolve, 250)),
+        ...replicas.map((r) => r.died),
+      ]);
       const { rows } = await db.query(
         `SELECT count(*)::int AS n FROM "${schema}".runs WHERE state <> 'running'`,
       );
