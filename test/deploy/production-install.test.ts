@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, installProduction, REPO } from "../cli/run-cli.js";
+import { freshSchema, pgDisabled, testPgUrl } from "../cluster/pg.js";
 import { startVaultTestServer, type VaultTestServer } from "../servers/vault-test-server.js";
 
 /**
@@ -52,8 +53,12 @@ describe("a production-only install runs the Compose stack's config", { timeout:
       .replace("http://vault:8200", vault.url)
       .replace('listen: "0.0.0.0:9464"', `listen: "127.0.0.1:${port}"`)
       .replace("/var/lib/duckcron", state)
-      .replace('cron: "*/30 * * * * *"', 'cron: "* * * * * *"');
-    writeFileSync(join(etc, "runner.yaml"), runner);
+      .replace('cron: "*/30 * * * * *"', 'cron: "* * * * * *"')
+      // The stack's replicas coordinate through PostgreSQL: this one uses the tests'
+      // throwaway database, in a schema of its own (without one, it runs alone).
+      .replace("schema: duckcron", `schema: ${freshSchema("prod")}`);
+    const clustered = pgDisabled ? runner.replace(/^ {2}cluster:\n(?: {4}.*\n)+/m, "") : runner;
+    writeFileSync(join(etc, "runner.yaml"), clustered);
     const job = readFileSync(join(REPO, "deploy/compose/jobs/sales.yaml"), "utf8")
       .replace("/var/lib/duckcron", state)
       .replace(/^ {2}extension_directory: .*\n/m, "");
@@ -65,6 +70,7 @@ describe("a production-only install runs the Compose stack's config", { timeout:
         PATH: process.env.PATH,
         DUCKCRON_CONFIG: join(etc, "runner.yaml"),
         VAULT_TOKEN: vault.rootToken,
+        ...(pgDisabled ? {} : { DUCKCRON_DATABASE_URL: testPgUrl() }),
         NODE_ENV: "production",
       },
       stdio: ["ignore", "pipe", "pipe"],
