@@ -18,7 +18,8 @@
  * run: with only 200, client CPU per request measured about 1.5x higher.
  *
  * Run: npm run bench:secrets (vitest runs this file so the TypeScript test servers
- * load as they are). BENCH_TENANTS and BENCH_WARMUP change the sizes;
+ * load as they are). BENCH_TENANTS and BENCH_WARMUP change the sizes, BENCH_LATENCY_MS
+ * the servers' latency (default 20);
  * BENCH_CPU_PROF=<folder> writes CPU profiles (see vitest.secrets.config.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -51,7 +52,11 @@ import { makeTestCertificates } from "../test/servers/test-certs.js";
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? TENANTS);
 const SECRETS = 10;
-const LATENCY_MS = 5;
+// The target is stated at 20 ms, a cross-region round trip: there a layout's wall time
+// should be within 1.2x of ideal. At 5 ms the clients' own CPU per request dominates,
+// which is why "client ms / request" is printed too.
+const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 20);
+const TARGET_WALL_OVER_IDEAL = 1.2;
 const CONCURRENCY = 8;
 const NAIVE_SAMPLE_TENANTS = 10;
 
@@ -330,6 +335,7 @@ it("secrets benchmark", { timeout: 900_000 }, async () => {
   console.log(
     [
       `secrets benchmark: ${TENANTS} tenants x ${SECRETS} secrets, ${LATENCY_MS} ms server latency, max_concurrency ${CONCURRENCY}`,
+      `target: wall / ideal <= ${TARGET_WALL_OVER_IDEAL} at 20 ms latency (BENCH_LATENCY_MS sets the latency; at 5 ms the clients' CPU dominates)`,
       "ideal = requests x latency / concurrency; target requests = tenants (bundle layouts), ceil(10/20) x tenants (aws per_name), 10 x tenants (gcp and azure per_name: no batch read)",
       `naive = one request per secret, sequential: measured on ${NAIVE_SAMPLE_TENANTS} tenants and extrapolated to ${TENANTS}`,
       `test servers run in a worker thread; each setup is warmed up first on ${WARMUP} other tenants (not counted)`,
