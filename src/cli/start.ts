@@ -22,6 +22,13 @@ export default async function start(argv: string[]): Promise<number> {
       USAGE,
     );
     const logger = createLogger({ scrubber, level: process.env.DUCKCRON_LOG_LEVEL ?? "info" });
+    // Handlers go in before the daemon starts: a SIGHUP that arrives between "started"
+    // and a later registration would take Node's default action and kill the process.
+    // Signals that come while it starts are held and handled once it runs.
+    let handle: ((signal: NodeJS.Signals) => void) | undefined;
+    const held: NodeJS.Signals[] = [];
+    const onSignal = (signal: NodeJS.Signals) => (handle ? handle(signal) : held.push(signal));
+    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, onSignal);
     daemon = await Daemon.start({
       configPath: configPath(values.config),
       strict: values.strict === true,
@@ -53,12 +60,12 @@ export default async function start(argv: string[]): Promise<number> {
           },
         );
       };
-      process.on("SIGTERM", stop);
-      process.on("SIGINT", stop);
-      process.on("SIGHUP", () => {
+      handle = (signal) => {
+        if (signal !== "SIGHUP") return stop(signal);
         logger.info("SIGHUP: reloading config");
         void daemon.reload();
-      });
+      };
+      for (const signal of held.splice(0)) handle(signal);
     });
   } catch (error) {
     writeError(error, scrubber);
