@@ -2,6 +2,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, expect, it } from "vitest";
+import { buildIntervals, isRunEnd, overlappingBuilds } from "./build-intervals.js";
 import { describePg, dropSchema, freshSchema, pgCtl, withClient } from "./pg.js";
 import { ClusterDir, type Replica, sleep } from "./replicas.js";
 
@@ -52,8 +53,6 @@ function startsByFire(cluster: ClusterDir): Map<string, string[]> {
 const SLOW_TABLE =
   "SELECT range AS n, md5(range::VARCHAR) AS h, '${env:DUCKCRON_TEST_REPLICA}' AS built_by FROM range(2000000)";
 
-const RUN_ENDS = new Set(["run succeeded", "run failure", "run timeout"]);
-
 /** Fires a replica has started so far, as "tenant@scheduledAt". */
 function startedOn(replica: Replica): Set<string> {
   return new Set(
@@ -78,6 +77,32 @@ async function builtBy(cluster: ClusterDir, tenant: string): Promise<{ n: number
   } finally {
     instance.closeSync();
   }
+}
+
+/**
+ * Every build of every catalog, from the replicas' logs (read to the end once they are
+ * stopped or killed); fails the test if two of one catalog overlapped. The partial unique
+ * index on running claims should make that impossible: this observes it.
+ */
+async function expectNoOverlappingBuilds(cluster: ClusterDir): Promise<{ replica: string }[]> {
+  await Promise.all(cluster.replicas.map((r) => r.drained));
+  const catalogs = await withClient(async (c) => {
+    const { rows } = await c.query<{ tenant: string; scheduledAt: Date; catalog: string }>(
+      `SELECT tenant, scheduled_at AS "scheduledAt", catalog FROM "${cluster.setup.schema}".runs`,
+    );
+    return new Map(rows.map((r) => [`${r.tenant}@${r.scheduledAt.toISOString()}`, r.catalog]));
+  });
+  const builds = buildIntervals(
+    cluster.replicas.map((r) => ({ id: r.id, lines: r.logs.lines, exitedAt: r.exitedAt() })),
+    (tenant, scheduledAt) => {
+      const catalog = catalogs.get(`${tenant}@${scheduledAt}`);
+      if (catalog === undefined) throw new Error(`no claim on record for ${tenant}@${scheduledAt}`);
+      return catalog;
+    },
+  );
+  expect(builds.length).toBeGreaterThan(0);
+  expect(overlappingBuilds(builds)).toEqual([]);
+  return builds;
 }
 
 const fireId = (r: Row) => `${r.tenant}@${r.scheduledAt.toISOString()}`;
@@ -176,6 +201,7 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
     // The work spread: every replica ran some of it.
     const perReplica = new Set(rows.map((r) => r.replica));
     expect([...perReplica].sort()).toEqual(["r0", "r1", "r2"]);
+    await expectNoOverlappingBuilds(cluster);
   });
 
   it("take over a killed replica's fires after the lease, and finish each once", async () => {
@@ -204,6 +230,11 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
     expect(
       Number(/^duckcron_cluster_takeovers_total (\d+)/m.exec(metrics)?.[1]),
     ).toBeGreaterThanOrEqual(rows.length);
+    // Neither the victim's cut-off builds (ended, at the latest, when it was seen dead)
+    // nor the takeovers overlapped another build of the same catalog.
+    await cluster.stopAll();
+    const builds = await expectNoOverlappingBuilds(cluster);
+    expect(builds.filter((b) => b.replica === victim.id).length).toBe(orphaned.size);
   });
 
   it("keep a replica paused past its lease from publishing when it resumes", async () => {
@@ -217,7 +248,7 @@ describePg("several replicas on one database", { timeout: 120_000 }, () => {
     // Each of its builds ends here without publishing: the lease is gone.
     for (const fire of held) {
       const [tenant] = fire.split("@");
-      const ended = await paused.logs.next((l) => RUN_ENDS.has(l.msg) && l.tenant === tenant, from);
+      const ended = await paused.logs.next((l) => isRunEnd(l.msg) && l.tenant === tenant, from);
       expect(ended).toMatchObject({ msg: "run failure", code: "LEASE_LOST" });
     }
     for (const row of await allSucceeded(cluster, held)) {

@@ -34,6 +34,10 @@ export interface Replica {
   stderr: () => string;
   /** Parsed audit records of this replica. */
   audit: () => Record<string, unknown>[];
+  /** When the test saw the process exit (a kill included); undefined while it runs. */
+  exitedAt: () => number | undefined;
+  /** Resolves when its stdout is read to the end, so `logs` holds every line it wrote. */
+  drained: Promise<void>;
 }
 
 export class ClusterDir {
@@ -96,6 +100,11 @@ runner:
       stderr += d;
     });
     const logs = new Logs(process_.stdout);
+    let exitedAt: number | undefined;
+    process_.once("exit", () => {
+      exitedAt = Date.now();
+    });
+    const drained = new Promise<void>((resolve) => process_.stdout.once("close", resolve));
     const exited = new Promise<never>((_, reject) =>
       process_.once("exit", (code) =>
         reject(new Error(`replica ${id} exited with ${code} before starting: ${stderr}`)),
@@ -109,6 +118,8 @@ runner:
       url: line.url as string,
       stderr: () => stderr,
       audit: () => readAudit(join(this.dir, `audit-${id}.jsonl`)),
+      exitedAt: () => exitedAt,
+      drained,
     };
     this.replicas.push(replica);
     return replica;
