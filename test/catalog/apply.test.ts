@@ -302,6 +302,29 @@ describe("secrets", () => {
     expect(await query(p.catalogPath, "SELECT * FROM seen_databases")).toEqual([]);
   });
 
+  it("builds a catalog whose attachment has the catalog file's own name (ops.duckdb, alias ops)", async () => {
+    // DuckDB names a database after its file up to the first dot; the build attaches its
+    // temp file under a fixed name of duckcron's own, so an alias `ops` cannot collide.
+    const dir = await jobDir();
+    await query(
+      ":memory:",
+      `ATTACH '${root.path}/ops-source.duckdb' AS s; CREATE TABLE s.orders AS SELECT 42 AS id`,
+      {},
+    );
+    const job = {
+      ...definition({ views: [{ name: "orders", database: "ops", table: "orders" }] }),
+      attachments: [{ alias: "ops", path: "../ops-source.duckdb" }],
+    };
+    const p = await planFresh(job, dir, {}, "ops");
+    expect(basename(p.catalogPath)).toBe("ops.duckdb");
+    await apply(p, { scrubber: NO_SCRUB, tenant: "ops" });
+    const rows = await query(
+      p.catalogPath,
+      "SELECT view_name FROM duckdb_views() WHERE NOT internal",
+    );
+    expect(rows.map((r) => r.view_name)).toContain("orders");
+  });
+
   it("drops persistent secrets from disk once they leave the config", async () => {
     const dir = await jobDir();
     const secret = { name: "gone", type: "http", bearer_token: "${secret:tok}", persistent: true };
